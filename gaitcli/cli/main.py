@@ -1,0 +1,54 @@
+"""The ``gait`` command: one Typer app, one module per subcommand."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from gaitcli import __version__
+from gaitcli.cli import ingest as ingest_cmd
+from gaitcli.cli import inspect as inspect_cmd
+from gaitcli.cli import not_built
+
+app = typer.Typer(
+    name="gait",
+    help="Joint moments and ground reaction forces from kinematics: lab exports in, models and results out.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"gait {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks instead of one-line errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """gait: from C3D and OpenSim exports to joint moments, with deep sequence models."""
+    if debug:
+        os.environ["GAIT_DEBUG"] = "1"
+
+
+app.command("ingest")(ingest_cmd.ingest)
+app.command("inspect")(inspect_cmd.inspect)
+for name, issue, summary in not_built.COMMANDS:
+    app.command(name, help=summary + " [not built yet]",
+                context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
+        not_built.make(name, issue))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The in-memory data model (TimeSeries, Recording), canonical naming, cycles and the Parquet schema."""

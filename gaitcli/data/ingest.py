@@ -1,0 +1,458 @@
+"""``gait ingest`` as a library: lab export files in, Parquet trials and cycles out.
+
+Inputs are files, folders (searched recursively) or glob patterns. Files of one capture are
+grouped into one trial (see :func:`group_trials`); each trial is read, named, resampled,
+segmented and written atomically. A file that fails is reported with a one-line reason and
+the batch goes on. Re-running over the same inputs with the same options skips trials whose
+sources are unchanged (sha256) and never duplicates rows: each trial is one file, replaced
+as a whole.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import hashlib
+import json
+import re
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
+from gaitcli import __version__
+from gaitcli.data import schema
+from gaitcli.data.cycles import count_reasons
+from gaitcli.data.timeseries import SIDES, Recording
+from gaitcli.data.trials import Trial, TrialOptions, assemble
+from gaitcli.errors import GaitError, ReadError, UnsupportedFile, UsageError
+from gaitcli.io import readers
+
+# File-name tokens that name a file's role in a trial rather than the trial itself.
+ROLE_SUFFIX = re.compile(r"(?i)([_\-. ]?(ik|grf|id|inversedynamics|inverse_dynamics|markers|forces|"
+                         r"kinematics|kinetics|states|coordinates)|(ang|knt|mkr))$")
+ROLE_PREFIX = re.compile(r"(?i)^(ik|grf|id|coordinates|states)([_\-. ]|$)")
+SUBJECT_PATTERNS = (r"(?i)(subject\d+)", r"(WBDS\d+)", r"(NP\d{4})", r"(HC\d{3}[A-Z])", r"(?i)\b(sub-?\d+)")
+GENERIC_MODELS = re.compile(r"(?i)^(rajagopal20\d\d|gait2392.*|gait2354.*|laiuhlrich20\d\d|hamner20\d\d.*|"
+                            r"arnold20\d\d.*|fullbodymodel.*)\.osim$")
+
+
+@dataclass
+class IngestOptions(TrialOptions):
+    jobs: int = 1
+    subjects_csv: Path | None = None
+    subject_pattern: str | None = None
+    condition: str = ""
+    force: bool = False  # re-ingest even when the sources are unchanged
+
+
+@dataclass
+class Problem:
+    path: str
+    reason: str
+
+
+@dataclass
+class TrialSummary:
+    subject: str
+    trial: str
+    files: list[str]
+    cycles: dict[str, int]
+    rejected: dict[str, int]
+    status: str  # "written" or "unchanged"
+    outputs: list[str]
+    mass_kg: float | None = None
+    mass_source: str = "unknown"
+    event_sources: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class IngestReport:
+    files: int = 0
+    trials: list[TrialSummary] = field(default_factory=list)
+    failures: list[Problem] = field(default_factory=list)
+    skipped: list[Problem] = field(default_factory=list)
+
+    @property
+    def cycles(self) -> dict[str, int]:
+        return {side: sum(t.cycles.get(side, 0) for t in self.trials) for side in SIDES}
+
+    def to_dict(self) -> dict:
+        return {"files": self.files, "trials": len(self.trials), "cycles": self.cycles,
+                "written": sum(t.status == "written" for t in self.trials),
+                "unchanged": sum(t.status == "unchanged" for t in self.trials),
+                "failures": [asdict(p) for p in self.failures],
+                "skipped": [asdict(p) for p in self.skipped],
+                "trial_details": [asdict(t) for t in self.trials]}
+
+
+# -- discovery and grouping --------------------------------------------------------------------
+def discover(inputs: Iterable[str | Path]) -> tuple[list[Path], list[Problem]]:
+    """Candidate data files under the inputs, and the files passed over with the reason."""
+    files: list[Path] = []
+    skipped: list[Problem] = []
+    for item in inputs:
+        item = str(item)
+        matches = [Path(m) for m in sorted(glob.glob(item, recursive=True))] if any(c in item for c in "*?[") else [Path(item)]
+        if not matches:
+            raise UsageError(f"{item}: no such file, folder or matching pattern")
+        for path in matches:
+            if path.is_dir():
+                found = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+            elif path.exists():
+                found = [path]
+            else:
+                raise UsageError(f"{path}: no such file or folder")
+            for f in found:
+                if readers.is_candidate(f) and (not path.is_dir() or readers.looks_like_data(f)):
+                    files.append(f)
+                elif path.is_dir():
+                    skipped.append(Problem(str(f), readers.why_not_data(f)))
+                else:
+                    files.append(f)  # named explicitly: the reader says why it cannot
+    unique = list(dict.fromkeys(p.resolve() for p in files))
+    return unique, skipped
+
+
+def trial_stem(path: Path) -> str:
+    stem = path.stem
+    stripped = ROLE_PREFIX.sub("", stem)
+    stripped = ROLE_SUFFIX.sub("", stripped)
+    return stripped.strip("_-. ")
+
+
+@dataclass
+class TrialGroup:
+    subject: str
+    trial: str
+    files: list[Path]
+
+
+def group_trials(files: list[Path], subject_pattern: str | None = None) -> list[TrialGroup]:
+    """Files of one capture form one trial.
+
+    C3D files are trials on their own. Other files in one folder share a trial when their
+    names agree once role words are removed (``subject01_walk1_ik.mot`` and
+    ``subject01_walk1_grf.mot``; ``WBDS01walkOCang.txt`` and ``...knt.txt``); a file whose name
+    is only a role word (``coordinates.sto``) joins the folder's trial when there is exactly one.
+    """
+    by_folder: dict[Path, list[Path]] = defaultdict(list)
+    groups: list[TrialGroup] = []
+    for f in files:
+        if f.suffix.lower() == ".c3d":
+            groups.append(TrialGroup("", f.stem, [f]))
+        else:
+            by_folder[f.parent].append(f)
+    for folder, members in by_folder.items():
+        stems: dict[str, list[Path]] = defaultdict(list)
+        for f in members:
+            stems[trial_stem(f)].append(f)
+        named = [s for s in stems if s]
+        if "" in stems and len(named) == 1:
+            stems[named[0]] += stems.pop("")
+        for stem, group_files in stems.items():
+            groups.append(TrialGroup("", stem or folder.name, sorted(group_files)))
+    for g in groups:
+        g.subject = subject_from_name(g.trial, g.files[0], subject_pattern)
+    return _unique_trial_names(groups)
+
+
+def subject_from_name(trial: str, path: Path, pattern: str | None = None) -> str:
+    for p in ([pattern] if pattern else []) + list(SUBJECT_PATTERNS):
+        m = re.search(p, trial) or re.search(p, path.name)
+        if m:
+            return m.group(1) if m.groups() else m.group(0)
+    return path.parent.name
+
+
+def _unique_trial_names(groups: list[TrialGroup]) -> list[TrialGroup]:
+    """Trials with the same subject and name get their folder name appended (deterministic)."""
+    seen: dict[tuple[str, str], list[TrialGroup]] = defaultdict(list)
+    for g in groups:
+        seen[(g.subject, g.trial)].append(g)
+    for clash in seen.values():
+        if len(clash) > 1:
+            for g in clash:
+                g.trial = f"{g.trial}__{g.files[0].parent.name}"
+    return sorted(groups, key=lambda g: (g.subject, g.trial))
+
+
+# -- body mass ---------------------------------------------------------------------------------
+def read_subjects_csv(path: Path) -> dict[str, dict[str, float]]:
+    """subject -> {mass_kg, height_m}. Columns: subject, mass_kg, height_m (optional)."""
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read subjects table ({exc})") from None
+    if not rows or "subject" not in rows[0] or "mass_kg" not in rows[0]:
+        raise UsageError(f"{path}: subjects table needs columns 'subject' and 'mass_kg'")
+    table = {}
+    for k, row in enumerate(rows, start=2):
+        try:
+            table[row["subject"].strip()] = {
+                "mass_kg": float(row["mass_kg"]),
+                **({"height_m": float(row["height_m"])} if row.get("height_m") else {}),
+            }
+        except ValueError:
+            raise UsageError(f"{path}: line {k}: mass_kg/height_m must be numbers") from None
+    return table
+
+
+def model_beside(files: list[Path]) -> Path | None:
+    """A subject-scaled .osim in the trial's folder or its direct subfolders (generic models ignored)."""
+    folder = files[0].parent
+    candidates = sorted(folder.glob("*.osim")) + sorted(folder.glob("*/*.osim"))
+    scaled = [m for m in candidates if not GENERIC_MODELS.match(m.name)]
+    return scaled[0] if scaled else None
+
+
+def resolve_mass(group: TrialGroup, recs: list[Recording], options: IngestOptions,
+                 subjects: dict[str, dict[str, float]]) -> tuple[float | None, str, float | None]:
+    """(mass kg, where it came from, height m): --mass, subjects.csv, the C3D, a scaled .osim."""
+    height = next((r.subject.height_m for r in recs if r.subject.height_m), None)
+    if options.mass_kg:
+        return options.mass_kg, "--mass", height
+    if group.subject in subjects:
+        row = subjects[group.subject]
+        return row["mass_kg"], "subjects.csv", row.get("height_m", height)
+    for rec in recs:
+        if rec.subject.mass_kg and rec.subject.mass_kg > 0:
+            return rec.subject.mass_kg, rec.subject.sources.get("mass_kg", rec.format), height
+    model = model_beside(group.files) if any(r.format in ("mot", "sto") for r in recs) else None
+    if model is not None:
+        from gaitcli.io.opensim_files import model_info
+
+        try:
+            return model_info(model).mass_kg, f"model {model.name}", height
+        except ReadError:
+            pass
+    return None, "unknown", height
+
+
+# -- one trial ---------------------------------------------------------------------------------
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def options_fingerprint(options: IngestOptions) -> str:
+    relevant = {k: v for k, v in asdict(options).items() if k not in ("jobs", "force")}
+    relevant["gait"] = __version__
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@dataclass
+class TrialOutcome:
+    summary: TrialSummary | None
+    failures: list[Problem]
+    manifest_entry: dict | None
+
+
+def process_group(group: TrialGroup, out: Path, options: IngestOptions,
+                  subjects: dict[str, dict[str, float]], previous: dict | None) -> TrialOutcome:
+    """Read, assemble and write one trial. Never raises for bad data: failures are returned."""
+    hashes = {str(f): sha256(f) for f in group.files}
+    fingerprint = options_fingerprint(options)
+    if (previous and not options.force and previous.get("sources") == hashes
+            and previous.get("options") == fingerprint
+            and all((out / o).exists() for o in previous.get("outputs", []))):
+        summary = TrialSummary(**{**previous["summary"], "status": "unchanged"})
+        return TrialOutcome(summary, [], previous)
+    recs, failures = [], []
+    for f in group.files:
+        try:
+            recs.append(_read(f, group))
+        except UnsupportedFile as exc:
+            failures.append(Problem(str(f), exc.reason))
+        except ReadError as exc:
+            failures.append(Problem(str(f), exc.reason))
+    if not recs:
+        return TrialOutcome(None, failures, None)
+    try:
+        mass, mass_source, height = resolve_mass(group, recs, options, subjects)
+        trial = assemble(recs, group.subject, group.trial, options.condition, mass, mass_source,
+                         height, options, slot_sides=_slot_sides(recs))
+        outputs = write_trial(trial, out, hashes, options)
+    except GaitError as exc:
+        return TrialOutcome(None, failures + [Problem(_label(group), str(exc))], None)
+    except (ValueError, FloatingPointError, IndexError, KeyError) as exc:
+        # Data the pipeline cannot use: named, not a traceback. --debug in the CLI re-raises.
+        if options_debug():
+            raise
+        return TrialOutcome(None, failures + [Problem(_label(group), f"cannot process: {exc}")], None)
+    summary = TrialSummary(
+        subject=trial.subject, trial=trial.trial, files=[str(f) for f in group.files],
+        cycles={s: sum(c.side == s for c in trial.cycles) for s in SIDES},
+        rejected=count_reasons([r for _, r in trial.rejected]), status="written", outputs=outputs,
+        mass_kg=trial.mass_kg, mass_source=trial.mass_source, event_sources=trial.event_sources,
+        warnings=trial.warnings,
+    )
+    entry = {"sources": hashes, "options": fingerprint, "outputs": outputs, "summary": asdict(summary)}
+    return TrialOutcome(summary, failures, entry)
+
+
+def options_debug() -> bool:
+    import os
+
+    return os.environ.get("GAIT_DEBUG") == "1"
+
+
+def _label(group: TrialGroup) -> str:
+    return str(group.files[0]) if len(group.files) == 1 else f"{group.files[0].parent}/{group.trial} ({len(group.files)} files)"
+
+
+def _read(path: Path, group: TrialGroup) -> Recording:
+    if path.suffix.lower() in (".mot", ".sto"):
+        from gaitcli.io.opensim_files import read_opensim
+
+        return read_opensim(path, model=model_beside(group.files))
+    return readers.read_recording(path)
+
+
+def _slot_sides(recs: list[Recording]) -> dict[Path, dict[str, str]]:
+    from gaitcli.io.external_loads import slot_sides_for
+
+    return {r.path: slot_sides_for(r.path) for r in recs if r.format in ("mot", "sto")}
+
+
+# -- writing -----------------------------------------------------------------------------------
+def _metadata(trial: Trial, kind: str, hashes: dict[str, str], options: IngestOptions) -> dict:
+    return {
+        "schema_version": schema.SCHEMA_VERSION, "gait_version": __version__, "kind": kind,
+        "subject": trial.subject, "trial": trial.trial, "condition": trial.condition,
+        "sources": [{"path": p, "sha256": h} for p, h in hashes.items()],
+        "rate_hz": options.rate if trial.continuous is not None else None,
+        "points": options.points, "units": trial.units,
+        "mass_kg": trial.mass_kg, "height_m": trial.height_m, "mass_source": trial.mass_source,
+        "mass_normalised": trial.mass_normalised, "event_sources": trial.event_sources,
+        "events": [asdict(e) for e in trial.events],
+        "rejected_cycles": [{"side": c.side, "start": c.start, "end": c.end, "reason": r} for c, r in trial.rejected],
+        "lowpass_hz": options.lowpass, "notes": trial.notes, "warnings": trial.warnings,
+    }
+
+
+def continuous_frame(trial: Trial) -> pd.DataFrame:
+    ts = trial.continuous
+    frame = pd.DataFrame(ts.data, columns=ts.channels)
+    keys = pd.DataFrame({"subject": trial.subject, "trial": trial.trial, "condition": trial.condition,
+                         "time": ts.time}, index=frame.index)
+    return pd.concat([keys, frame], axis=1)
+
+
+def cycles_frame(trial: Trial, points: int) -> pd.DataFrame:
+    n = len(trial.cycles)
+    values = trial.cycle_values.reshape(n * points, len(trial.channels))
+    frame = pd.DataFrame(values, columns=trial.channels)
+    repeat = lambda items: np.repeat(np.asarray(items), points)  # noqa: E731
+    keys = pd.DataFrame({
+        "subject": trial.subject, "trial": trial.trial, "condition": trial.condition,
+        "side": repeat([c.side for c in trial.cycles]),
+        "cycle": repeat([c.index for c in trial.cycles]).astype(np.int32),
+        "point": np.tile(np.arange(points, dtype=np.int32), n),
+        "percent": np.tile(np.linspace(0.0, 100.0, points), n),
+        "event_source": repeat([c.event_source for c in trial.cycles]),
+        "cycle_start_s": repeat([c.start for c in trial.cycles]).astype(np.float64),
+        "cycle_duration_s": repeat([c.duration for c in trial.cycles]).astype(np.float64),
+        "stance_percent": repeat([np.nan if c.stance_percent is None else c.stance_percent
+                                  for c in trial.cycles]).astype(np.float64),
+    }, index=frame.index)
+    return pd.concat([keys, frame], axis=1)
+
+
+def write_trial(trial: Trial, out: Path, hashes: dict[str, str], options: IngestOptions) -> list[str]:
+    folder = out / _safe(trial.subject)
+    outputs = []
+    if trial.continuous is not None:
+        path = folder / (_safe(trial.trial) + schema.CONTINUOUS_SUFFIX)
+        from gaitcli.io.parquet import write_table
+
+        write_table(continuous_frame(trial), path, _metadata(trial, "continuous", hashes, options))
+        outputs.append(str(path.relative_to(out)))
+    path = folder / (_safe(trial.trial) + schema.CYCLES_SUFFIX)
+    from gaitcli.io.parquet import write_table
+
+    write_table(cycles_frame(trial, options.points), path, _metadata(trial, "cycles", hashes, options))
+    outputs.append(str(path.relative_to(out)))
+    return outputs
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._@+-]+", "_", name).strip("._") or "unnamed"
+
+
+# -- the batch ---------------------------------------------------------------------------------
+ProgressCallback = Callable[[int, int, str], None]
+
+
+def _load_manifest(out: Path) -> dict:
+    path = out / schema.MANIFEST
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text()).get("trials", {})
+    except (json.JSONDecodeError, OSError):
+        return {}  # a damaged manifest only costs a full re-ingest
+
+
+def _save_manifest(out: Path, entries: dict) -> None:
+    from gaitcli.io.parquet import atomic_write_bytes
+
+    payload = {"gait_version": __version__, "schema_version": schema.SCHEMA_VERSION, "trials": entries}
+    atomic_write_bytes(out / schema.MANIFEST, json.dumps(payload, indent=1, sort_keys=True).encode())
+
+
+def ingest(inputs: Iterable[str | Path], out: str | Path, options: IngestOptions | None = None,
+           on_progress: ProgressCallback | None = None) -> IngestReport:
+    """Ingest files, folders or globs into ``out``; see the module docstring."""
+    options = options or IngestOptions()
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out}: output exists and is not a folder")
+    subjects = read_subjects_csv(options.subjects_csv) if options.subjects_csv else {}
+    files, skipped = discover(inputs)
+    groups = group_trials(files, options.subject_pattern)
+    report = IngestReport(files=len(files), skipped=skipped)
+    manifest = _load_manifest(out)
+    out.mkdir(parents=True, exist_ok=True)
+    keys = [f"{g.subject}/{g.trial}" for g in groups]
+    outcomes = _run(groups, keys, out, options, subjects, manifest, on_progress)
+    for key, outcome in zip(keys, outcomes):
+        report.failures += outcome.failures
+        if outcome.summary is not None:
+            report.trials.append(outcome.summary)
+            manifest[key] = outcome.manifest_entry
+    _save_manifest(out, manifest)
+    return report
+
+
+def _run(groups: list[TrialGroup], keys: list[str], out: Path, options: IngestOptions,
+         subjects: dict, manifest: dict, on_progress: ProgressCallback | None) -> list[TrialOutcome]:
+    total = len(groups)
+    if options.jobs <= 1 or total <= 1:
+        results = []
+        for k, (group, key) in enumerate(zip(groups, keys)):
+            results.append(process_group(group, out, options, subjects, manifest.get(key)))
+            if on_progress:
+                on_progress(k + 1, total, group.trial)
+        return results
+    results: list[TrialOutcome | None] = [None] * total
+    with ProcessPoolExecutor(max_workers=options.jobs) as pool:
+        futures = {pool.submit(process_group, g, out, options, subjects, manifest.get(key)): i
+                   for i, (g, key) in enumerate(zip(groups, keys))}
+        from concurrent.futures import as_completed
+
+        for done, future in enumerate(as_completed(futures), start=1):
+            i = futures[future]
+            results[i] = future.result()
+            if on_progress:
+                on_progress(done, total, groups[i].trial)
+    return [r for r in results if r is not None]

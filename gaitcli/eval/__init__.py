@@ -1,0 +1,1 @@
+"""Reserved for the model core (see the issues that build on ingest)."""

@@ -1,0 +1,1 @@
+"""Readers and writers for lab files. Each reader returns a :class:`gaitcli.data.timeseries.Recording`."""
