@@ -108,21 +108,30 @@ class _progress:
 
 
 def _print_summary(report) -> None:
-    from rich.table import Table
-
-    out = console.out()
+    """A table on a terminal; ``name<TAB>value`` lines when stdout is piped (easy to grep/cut)."""
     totals = report.to_dict()
-    table = Table(title="gait ingest", show_header=True)
-    for column in ("files", "trials", "written", "unchanged", "cycles R", "cycles L", "failures", "skipped"):
-        table.add_column(column, justify="right")
-    table.add_row(*(str(v) for v in (totals["files"], totals["trials"], totals["written"], totals["unchanged"],
-                                      report.cycles["r"], report.cycles["l"], len(report.failures), len(report.skipped))))
-    out.print(table)
+    rows = [("files", totals["files"]), ("trials", totals["trials"]), ("written", totals["written"]),
+            ("unchanged", totals["unchanged"]), ("cycles R", report.cycles["r"]), ("cycles L", report.cycles["l"]),
+            ("failures", len(report.failures)), ("skipped", len(report.skipped))]
     rejected: dict[str, int] = {}
     for trial in report.trials:
         for reason, count in trial.rejected.items():
             rejected[reason] = rejected.get(reason, 0) + count
-    if rejected:
-        out.print("cycles rejected: " + "; ".join(f"{n} x {r}" for r, n in sorted(rejected.items())), markup=False)
+    rejected_line = "; ".join(f"{n} x {r}" for r, n in sorted(rejected.items()))
+    if console.stdout_is_terminal():
+        from rich.table import Table
+
+        table = Table(title="gait ingest", show_header=True)
+        for name, _ in rows:
+            table.add_column(name, justify="right")
+        table.add_row(*(str(value) for _, value in rows))
+        console.out().print(table)
+        if rejected_line:
+            console.out().print("cycles rejected: " + rejected_line, markup=False)
+    else:
+        for name, value in rows:
+            print(f"{name}\t{value}")
+        if rejected_line:
+            print(f"cycles rejected\t{rejected_line}")
     for problem in report.failures:
         console.err().print(f"failed: {problem.path}: {problem.reason}", markup=False)

@@ -35,7 +35,7 @@ from gaitcli.io import readers
 # File-name tokens that name a file's role in a trial rather than the trial itself.
 ROLE_SUFFIX = re.compile(r"(?i)([_\-. ]?(ik|grf|id|inversedynamics|inverse_dynamics|markers|forces|"
                          r"kinematics|kinetics|states|coordinates)|(ang|knt|mkr))$")
-ROLE_PREFIX = re.compile(r"(?i)^(ik|grf|id|coordinates|states)([_\-. ]|$)")
+ROLE_PREFIX = re.compile(r"(?i)^(ik|grf|id|coordinates|states|std)([_\-. ]|$)")
 SUBJECT_PATTERNS = (r"(?i)(subject\d+)", r"(WBDS\d+)", r"(NP\d{4})", r"(HC\d{3}[A-Z])", r"(?i)\b(sub-?\d+)")
 GENERIC_MODELS = re.compile(r"(?i)^(rajagopal20\d\d|gait2392.*|gait2354.*|laiuhlrich20\d\d|hamner20\d\d.*|"
                             r"arnold20\d\d.*|fullbodymodel.*)\.osim$")
@@ -139,7 +139,9 @@ def group_trials(files: list[Path], subject_pattern: str | None = None) -> list[
     C3D files are trials on their own. Other files in one folder share a trial when their
     names agree once role words are removed (``subject01_walk1_ik.mot`` and
     ``subject01_walk1_grf.mot``; ``WBDS01walkOCang.txt`` and ``...knt.txt``); a file whose name
-    is only a role word (``coordinates.sto``) joins the folder's trial when there is exactly one.
+    is only a role word (``coordinates.sto``) joins the folder's trial when there is exactly one,
+    and one named for less (``std_subject01_InverseDynamics.sto``, reduced to ``subject01``) joins
+    the single trial whose name extends it (``subject01_walk1``).
     """
     by_folder: dict[Path, list[Path]] = defaultdict(list)
     groups: list[TrialGroup] = []
@@ -155,6 +157,10 @@ def group_trials(files: list[Path], subject_pattern: str | None = None) -> list[
         named = [s for s in stems if s]
         if "" in stems and len(named) == 1:
             stems[named[0]] += stems.pop("")
+        for short in sorted(named, key=len):
+            longer = [s for s in stems if s != short and s.startswith(short + "_")]
+            if len(longer) == 1 and short in stems:
+                stems[longer[0]] += stems.pop(short)
         for stem, group_files in stems.items():
             groups.append(TrialGroup("", stem or folder.name, sorted(group_files)))
     for g in groups:

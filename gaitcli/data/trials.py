@@ -10,6 +10,7 @@ mass normalisation, cycles.
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -191,7 +192,9 @@ def _walking_rotation(rec: Recording, markers: dict[str, np.ndarray]) -> np.ndar
     vertical = {"x": 0, "y": 1, "z": 2}.get(str(rec.info.get("vertical_axis", "z")).lower(), 2)
     sacrum = _sacrum(markers)
     if sacrum is None and markers:
-        sacrum = np.nanmean(np.stack(list(markers.values())), axis=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # frames where every marker is missing
+            sacrum = np.nanmean(np.stack(list(markers.values())), axis=0)
     if sacrum is None:
         return np.eye(3)
     return processing.walking_frame(sacrum, vertical)
@@ -205,6 +208,7 @@ class _Parts:
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     pig_grf: TimeSeries | None = None  # for PiG label-validity masks
+    plates_assigned: bool = False  # GRF channels come from force plates assigned to feet by gait
 
 
 def _c3d_parts(rec: Recording, options: TrialOptions, parts: _Parts) -> None:
@@ -218,6 +222,7 @@ def _c3d_parts(rec: Recording, options: TrialOptions, parts: _Parts) -> None:
     plates = _plate_feet(rec, markers, rotation, options.threshold_n)
     if plates is not None:
         parts.series.append(plates)
+        parts.plates_assigned = True
     if pig is not None:
         parts.pig_grf = pig
         if plates is None:
@@ -283,7 +288,7 @@ def assemble(recs: list[Recording], subject: str, trial: str, condition: str,
         parts.candidates["kinematics"] = ev.kinematic_events_from_angles(continuous)
     events, used = ev.choose_events(parts.candidates)
 
-    masked = _mask_pig_moments(continuous, parts, events)
+    masked = _mask_pig_moments(continuous, parts, events, options.threshold_n)
     if mass_kg:
         continuous = processing.divide_by_mass(continuous, mass_kg, families)
     mass_normalised = all(u not in ("N", "N·m") for u in continuous.units)
@@ -333,14 +338,22 @@ def _filtered(ts: TimeSeries, options: TrialOptions) -> TimeSeries:
 
 
 EDGE_SECONDS = 0.1
+# In swing a joint only moves the segments below it: the ankle the foot (about 1.5 % of body
+# mass), so its moment stays well under 0.1 N·m/kg; knee and hip swing moments stay under about
+# 1 N·m/kg even in running. Larger swing values are PiG artefacts (force given to the wrong
+# foot, marker gaps), N·m/kg:
+SWING_LIMITS = {"ankle_angle": 0.3, "knee_angle": 1.5, "hip_flexion": 2.5}
 
 
-def _mask_pig_moments(ts: TimeSeries, parts: _Parts, events: list[Event]) -> list[str]:
+def _mask_pig_moments(ts: TimeSeries, parts: _Parts, events: list[Event], threshold_n: float) -> list[str]:
     """NaN where Plug-in Gait moments are not valid labels (changes ``ts`` in place).
 
     PiG computes moments on every frame, but they are right only in swing and in stance on a
-    force plate (the foot's PiG GRF non-zero). Stance off the plates, and the first and last
-    0.1 s of the trial (filter edge spikes), are masked.
+    force plate. A foot counts as on a plate when PiG's own GRF for it is non-zero and, when
+    gait could assign the plates to feet itself, gait agrees (PiG sometimes gives one foot's
+    force to the other). Masked per side: stance off the plates; samples where PiG and gait
+    disagree about the foot's load; swing samples where a sagittal moment exceeds its
+    ``SWING_LIMITS``; the first and last 0.1 s of the trial (filter edge spikes).
     """
     if parts.pig_grf is None:
         return []
@@ -351,15 +364,26 @@ def _mask_pig_moments(ts: TimeSeries, parts: _Parts, events: list[Event]) -> lis
         moments = [c for c in ts.channels if c.endswith(f"_{side}_moment")]
         if not moments:
             continue
-        on_plate = np.zeros(len(ts), dtype=bool)
-        if f"ground_force_{side}_vy" in pig:
-            on_plate = np.nan_to_num(pig.channel(f"ground_force_{side}_vy")) > 0.05
-        stance = ev.stance_mask(ts.time, events, side) | on_plate
-        invalid = (stance & ~on_plate) | edges
-        for name in moments:
-            ts.data[invalid, ts.index(name)] = np.nan
+        name = f"ground_force_{side}_vy"
+        pig_on = np.nan_to_num(pig.channel(name)) > 0.05 if name in pig else np.zeros(len(ts), dtype=bool)
+        plate_on = pig_on
+        if parts.plates_assigned and name in ts:
+            plate_on = np.nan_to_num(ts.channel(name)) > threshold_n
+        disagree = pig_on != plate_on
+        stance = ev.stance_mask(ts.time, events, side) | plate_on
+        swing = ~stance & ~pig_on
+        too_large = np.zeros(len(ts), dtype=bool)
+        for joint, limit in SWING_LIMITS.items():
+            if f"{joint}_{side}_moment" in ts:
+                too_large |= np.abs(np.nan_to_num(ts.channel(f"{joint}_{side}_moment"))) > limit
+        artefact = swing & too_large
+        valid = (swing & ~artefact) | (pig_on & plate_on)
+        invalid = ~valid | edges
+        for channel in moments:
+            ts.data[invalid, ts.index(channel)] = np.nan
         notes.append(f"PiG {side} moments masked on {int(invalid.sum())} of {len(ts)} samples "
-                     "(stance off the force plates, trial edges)")
+                     f"(stance off the force plates, {int(disagree.sum())} where PiG and the plates disagree "
+                     f"about the foot's load, {int(artefact.sum())} swing artefacts, trial edges)")
     return notes
 
 

@@ -1,0 +1,104 @@
+"""The CLI: exit codes, stderr vs stdout, JSON equal to the library, lazy imports, help."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from gaitcli.cli.main import app
+from gaitcli.cli.not_built import COMMANDS
+from gaitcli.data.describe import describe
+from gaitcli.io.readers import read_recording
+
+from conftest import EXAMPLES
+
+runner = CliRunner()
+
+
+def test_help_is_fast_to_import_no_heavy_modules():
+    code = ("import sys\nfrom gaitcli.cli.main import app\n"
+            "try:\n    app(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('torch', 'opensim', 'c3d', 'pandas', 'pyarrow', 'scipy') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_ingest_and_inspect_do_not_import_torch():
+    code = ("import sys\nfrom gaitcli.cli.main import app\n"
+            f"try:\n    app(['inspect', r'{EXAMPLES / 'c3d/HC002D06.c3d'}', '--json'])\nexcept SystemExit:\n    pass\n"
+            "print('torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_every_command_has_help_and_a_docs_page():
+    docs = Path(__file__).resolve().parents[1] / "docs" / "commands"
+    for command in app.registered_commands:
+        assert command.name and (command.help or command.callback.__doc__), command.name
+        assert (docs / f"{command.name}.md").is_file(), command.name
+
+
+@pytest.mark.parametrize("name", [c[0] for c in COMMANDS])
+def test_unbuilt_commands_say_so_and_fail(name):
+    result = runner.invoke(app, [name, "whatever.mot"])
+    assert result.exit_code == 1
+    assert "not built yet" in result.stderr and result.stdout == ""
+
+
+def test_inspect_json_equals_library(real):
+    path = real / "opensim-core/example3DWalking_Rajagopal/coordinates.sto"
+    result = runner.invoke(app, ["inspect", str(path), "--json"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == json.loads(json.dumps(describe(read_recording(path))))
+
+
+def test_inspect_table_and_bad_file(tmp_path, real):
+    result = runner.invoke(app, ["inspect", str(real / "c3d-org-samples/sample10_TYPE-4a.c3d")])
+    assert result.exit_code == 0 and "forceplates" in result.stdout
+    bad = tmp_path / "bad.mot"
+    bad.write_text("garbage\n")
+    result = runner.invoke(app, ["inspect", str(bad)])
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and "bad.mot" in lines[0]
+
+
+def test_ingest_json_equals_library_and_exit_codes(tmp_path):
+    data = tmp_path / "in"
+    shutil.copytree(EXAMPLES, data)
+    result = runner.invoke(app, ["ingest", str(data), "-o", str(tmp_path / "out"), "--json"])
+    assert result.exit_code == 0, result.stderr
+    from gaitcli.data.ingest import ingest
+
+    again = ingest([data], tmp_path / "out2").to_dict()
+    printed = json.loads(result.stdout)
+    assert printed["cycles"] == again["cycles"] and printed["trials"] == again["trials"]
+    (data / "truncated.c3d").write_bytes((EXAMPLES / "c3d/HC002D06.c3d").read_bytes()[:5000])
+    result = runner.invoke(app, ["ingest", str(data), "-o", str(tmp_path / "out"), "--json"])
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert [Path(f["path"]).name for f in report["failures"]] == ["truncated.c3d"]
+    assert report["unchanged"] == 3, "the good trials were kept, not redone"
+
+
+def test_ingest_usage_errors_exit_2(tmp_path):
+    result = runner.invoke(app, ["ingest", str(tmp_path / "missing"), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "no such file" in result.stderr
+    result = runner.invoke(app, ["ingest", str(EXAMPLES), "-o", str(tmp_path / "o"), "--lowpass", "knee=6"])
+    assert result.exit_code == 2 and "--lowpass" in result.stderr
+    result = runner.invoke(app, ["ingest", str(EXAMPLES)])
+    assert result.exit_code == 2
+
+
+def test_ingest_summary_and_plain_progress_when_piped(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "gaitcli.cli.main", "ingest", str(EXAMPLES / "wbds"),
+                             "-o", str(tmp_path / "out")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "[1/1] WBDS01walkOC" in result.stderr
+    assert "cycles R\t1" in result.stdout.splitlines() or "cycles R\t1" in result.stdout
