@@ -17,7 +17,7 @@ def err():
 def out():
     from rich.console import Console
 
-    return Console(highlight=False)
+    return Console(highlight=False, soft_wrap=True)
 
 
 def stdout_is_terminal() -> bool:

@@ -29,6 +29,14 @@ def inspect(
     _render(summary, channels)
 
 
+def _short(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_short(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
 def _render(summary: dict, list_channels: bool) -> None:
     from rich.table import Table
 
@@ -47,8 +55,8 @@ def _render(summary: dict, list_channels: bool) -> None:
     if summary["point_groups"]:
         out.print("point groups: " + ", ".join(f"{k} {v}" for k, v in sorted(summary["point_groups"].items())), markup=False)
     out.print(f"force plates: {summary['force_plates']}", markup=False)
-    subject = {k: v for k, v in summary["subject"].items() if v not in (None, {}, "")}
-    out.print("subject: " + (", ".join(f"{k}={v}" for k, v in subject.items() if k != "sources") or "none"), markup=False)
+    subject = {k: v for k, v in summary["subject"].items() if v not in (None, {}, "") and k != "sources"}
+    out.print("subject: " + (", ".join(f"{k}={_short(v)}" for k, v in subject.items()) or "none"), markup=False)
     events = summary["events"]
     out.print(f"events: {len(events)}" + (": " + ", ".join(f"{e['side'] or '-'} {e['name']} @ {e['time']:.3f}" for e in events[:12]) if events else ""), markup=False)
     for warning in summary["warnings"]:

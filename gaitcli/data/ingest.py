@@ -131,6 +131,7 @@ class TrialGroup:
     subject: str
     trial: str
     files: list[Path]
+    subject_from_folder: bool = False  # no name pattern matched: a subject name in the file wins
 
 
 def group_trials(files: list[Path], subject_pattern: str | None = None) -> list[TrialGroup]:
@@ -164,16 +165,17 @@ def group_trials(files: list[Path], subject_pattern: str | None = None) -> list[
         for stem, group_files in stems.items():
             groups.append(TrialGroup("", stem or folder.name, sorted(group_files)))
     for g in groups:
-        g.subject = subject_from_name(g.trial, g.files[0], subject_pattern)
+        subject = subject_from_name(g.trial, g.files[0], subject_pattern)
+        g.subject, g.subject_from_folder = subject or g.files[0].parent.name, subject is None
     return _unique_trial_names(groups)
 
 
-def subject_from_name(trial: str, path: Path, pattern: str | None = None) -> str:
+def subject_from_name(trial: str, path: Path, pattern: str | None = None) -> str | None:
     for p in ([pattern] if pattern else []) + list(SUBJECT_PATTERNS):
         m = re.search(p, trial) or re.search(p, path.name)
         if m:
             return m.group(1) if m.groups() else m.group(0)
-    return path.parent.name
+    return None
 
 
 def _unique_trial_names(groups: list[TrialGroup]) -> list[TrialGroup]:
@@ -221,7 +223,7 @@ def model_beside(files: list[Path]) -> Path | None:
 def resolve_mass(group: TrialGroup, recs: list[Recording], options: IngestOptions,
                  subjects: dict[str, dict[str, float]]) -> tuple[float | None, str, float | None]:
     """(mass kg, where it came from, height m): --mass, subjects.csv, the C3D, a scaled .osim."""
-    height = next((r.subject.height_m for r in recs if r.subject.height_m), None)
+    height = next((float(f"{r.subject.height_m:.7g}") for r in recs if r.subject.height_m), None)
     if options.mass_kg:
         return options.mass_kg, "--mass", height
     if group.subject in subjects:
@@ -229,7 +231,9 @@ def resolve_mass(group: TrialGroup, recs: list[Recording], options: IngestOption
         return row["mass_kg"], "subjects.csv", row.get("height_m", height)
     for rec in recs:
         if rec.subject.mass_kg and rec.subject.mass_kg > 0:
-            return rec.subject.mass_kg, rec.subject.sources.get("mass_kg", rec.format), height
+            # C3D stores REALs as float32: 32.1 reads as 32.099998...; keep float32's precision.
+            mass = float(f"{rec.subject.mass_kg:.7g}")
+            return mass, rec.subject.sources.get("mass_kg", rec.format), height
     model = model_beside(group.files) if any(r.format in ("mot", "sto") for r in recs) else None
     if model is not None:
         from gaitcli.io.opensim_files import model_info
@@ -283,6 +287,9 @@ def process_group(group: TrialGroup, out: Path, options: IngestOptions,
             failures.append(Problem(str(f), exc.reason))
     if not recs:
         return TrialOutcome(None, failures, None)
+    named = next((r.subject.name for r in recs if r.subject.name), None)
+    if group.subject_from_folder and named:
+        group = TrialGroup(_safe(named), group.trial, group.files)
     try:
         mass, mass_source, height = resolve_mass(group, recs, options, subjects)
         trial = assemble(recs, group.subject, group.trial, options.condition, mass, mass_source,
