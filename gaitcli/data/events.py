@@ -40,18 +40,18 @@ def contacts(time: np.ndarray, vertical: np.ndarray, threshold: float,
     their open edge is not an event (callers check ``start > time[0]``).
     """
     force = np.nan_to_num(vertical, nan=0.0)
-    on_level, off_level = threshold, threshold / 2.0
+    # Hysteresis without a Python loop: the state is set to 1 where force >= on, to 0 where
+    # force < off, and carried forward elsewhere (index of the last sample that set it).
+    setting = (force >= threshold) | (force < threshold / 2.0)
+    last_set = np.maximum.accumulate(np.where(setting, np.arange(force.size), -1))
+    loaded = np.where(last_set >= 0, force[np.maximum(last_set, 0)] >= threshold, False)
+    edges = np.diff(np.concatenate([[False], loaded, [False]]).astype(np.int8))
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     found: list[Contact] = []
-    loaded, start = False, 0.0
-    for t, f in zip(time, force):
-        if not loaded and f >= on_level:
-            loaded, start = True, t
-        elif loaded and f < off_level:
-            loaded = False
-            if t - start >= min_duration:
-                found.append(Contact(float(start), float(t)))
-    if loaded and time[-1] - start >= min_duration:
-        found.append(Contact(float(start), float(time[-1])))
+    for start, stop in zip(starts, stops):
+        end = time[stop] if stop < time.size else time[-1]
+        if end - time[start] >= min_duration:
+            found.append(Contact(float(time[start]), float(end)))
     return found
 
 

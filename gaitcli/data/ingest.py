@@ -16,13 +16,12 @@ import hashlib
 import json
 import re
 from collections import defaultdict
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
-import pandas as pd
 
 from gaitcli import __version__
 from gaitcli.data import schema
@@ -239,7 +238,7 @@ def resolve_mass(group: TrialGroup, recs: list[Recording], options: IngestOption
         from gaitcli.io.opensim_files import model_info
 
         try:
-            return model_info(model).mass_kg, f"model {model.name}", height
+            return float(f"{model_info(model).mass_kg:.7g}"), f"model {model.name}", height
         except ReadError:
             pass
     return None, "unknown", height
@@ -353,32 +352,51 @@ def _metadata(trial: Trial, kind: str, hashes: dict[str, str], options: IngestOp
     }
 
 
-def continuous_frame(trial: Trial) -> pd.DataFrame:
+def _constant(value: str, n: int):
+    """A string column holding one value: an Arrow dictionary array, no per-row Python objects."""
+    import pyarrow as pa
+
+    return pa.DictionaryArray.from_arrays(np.zeros(n, dtype=np.int32), pa.array([value]))
+
+
+def _labels(values: list[str], points: int):
+    """One string per cycle, repeated over its points, as an Arrow dictionary array."""
+    import pyarrow as pa
+
+    names = sorted(set(values))
+    codes = np.repeat(np.array([names.index(v) for v in values], dtype=np.int32), points)
+    return pa.DictionaryArray.from_arrays(codes, pa.array(names, type=pa.string()))
+
+
+def continuous_columns(trial: Trial) -> dict:
     ts = trial.continuous
-    frame = pd.DataFrame(ts.data, columns=ts.channels)
-    keys = pd.DataFrame({"subject": trial.subject, "trial": trial.trial, "condition": trial.condition,
-                         "time": ts.time}, index=frame.index)
-    return pd.concat([keys, frame], axis=1)
+    n = len(ts)
+    columns = {"subject": _constant(trial.subject, n), "trial": _constant(trial.trial, n),
+               "condition": _constant(trial.condition, n), "time": ts.time}
+    columns.update({name: ts.data[:, j] for j, name in enumerate(ts.channels)})
+    return columns
 
 
-def cycles_frame(trial: Trial, points: int) -> pd.DataFrame:
+def cycles_columns(trial: Trial, points: int) -> dict:
     n = len(trial.cycles)
     values = trial.cycle_values.reshape(n * points, len(trial.channels))
-    frame = pd.DataFrame(values, columns=trial.channels)
-    repeat = lambda items: np.repeat(np.asarray(items), points)  # noqa: E731
-    keys = pd.DataFrame({
-        "subject": trial.subject, "trial": trial.trial, "condition": trial.condition,
-        "side": repeat([c.side for c in trial.cycles]),
-        "cycle": repeat([c.index for c in trial.cycles]).astype(np.int32),
+    repeat = lambda items, dtype: np.repeat(np.asarray(items, dtype=dtype), points)  # noqa: E731
+    columns = {
+        "subject": _constant(trial.subject, n * points),
+        "trial": _constant(trial.trial, n * points),
+        "condition": _constant(trial.condition, n * points),
+        "side": _labels([c.side for c in trial.cycles], points),
+        "cycle": repeat([c.index for c in trial.cycles], np.int32),
         "point": np.tile(np.arange(points, dtype=np.int32), n),
         "percent": np.tile(np.linspace(0.0, 100.0, points), n),
-        "event_source": repeat([c.event_source for c in trial.cycles]),
-        "cycle_start_s": repeat([c.start for c in trial.cycles]).astype(np.float64),
-        "cycle_duration_s": repeat([c.duration for c in trial.cycles]).astype(np.float64),
+        "event_source": _labels([c.event_source for c in trial.cycles], points),
+        "cycle_start_s": repeat([c.start for c in trial.cycles], np.float64),
+        "cycle_duration_s": repeat([c.duration for c in trial.cycles], np.float64),
         "stance_percent": repeat([np.nan if c.stance_percent is None else c.stance_percent
-                                  for c in trial.cycles]).astype(np.float64),
-    }, index=frame.index)
-    return pd.concat([keys, frame], axis=1)
+                                  for c in trial.cycles], np.float64),
+    }
+    columns.update({name: np.ascontiguousarray(values[:, j]) for j, name in enumerate(trial.channels)})
+    return columns
 
 
 def write_trial(trial: Trial, out: Path, hashes: dict[str, str], options: IngestOptions) -> list[str]:
@@ -388,12 +406,12 @@ def write_trial(trial: Trial, out: Path, hashes: dict[str, str], options: Ingest
         path = folder / (_safe(trial.trial) + schema.CONTINUOUS_SUFFIX)
         from gaitcli.io.parquet import write_table
 
-        write_table(continuous_frame(trial), path, _metadata(trial, "continuous", hashes, options))
+        write_table(continuous_columns(trial), path, _metadata(trial, "continuous", hashes, options))
         outputs.append(str(path.relative_to(out)))
     path = folder / (_safe(trial.trial) + schema.CYCLES_SUFFIX)
     from gaitcli.io.parquet import write_table
 
-    write_table(cycles_frame(trial, options.points), path, _metadata(trial, "cycles", hashes, options))
+    write_table(cycles_columns(trial, options.points), path, _metadata(trial, "cycles", hashes, options))
     outputs.append(str(path.relative_to(out)))
     return outputs
 
@@ -458,14 +476,32 @@ def _run(groups: list[TrialGroup], keys: list[str], out: Path, options: IngestOp
                 on_progress(k + 1, total, group.trial)
         return results
     results: list[TrialOutcome | None] = [None] * total
-    with ProcessPoolExecutor(max_workers=options.jobs) as pool:
-        futures = {pool.submit(process_group, g, out, options, subjects, manifest.get(key)): i
-                   for i, (g, key) in enumerate(zip(groups, keys))}
-        from concurrent.futures import as_completed
-
+    _preload_readers()
+    # Largest trials first: the pool then ends with small ones and both workers finish together.
+    order = sorted(range(total), key=lambda i: -sum(f.stat().st_size for f in groups[i].files))
+    with ProcessPoolExecutor(max_workers=options.jobs, mp_context=_pool_context()) as pool:
+        futures = {pool.submit(process_group, groups[i], out, options, subjects, manifest.get(keys[i])): i
+                   for i in order}
         for done, future in enumerate(as_completed(futures), start=1):
             i = futures[future]
             results[i] = future.result()
             if on_progress:
                 on_progress(done, total, groups[i].trial)
     return [r for r in results if r is not None]
+
+
+def _preload_readers() -> None:
+    """Import the readers once in the parent, so forked workers start with them loaded."""
+    import pyarrow.parquet  # noqa: F401
+    import scipy.signal  # noqa: F401
+
+    import gaitcli.io.c3d_files  # noqa: F401
+    import gaitcli.io.opensim_files  # noqa: F401
+
+
+def _pool_context():
+    import multiprocessing
+    import sys
+
+    # fork shares the parent's imports; elsewhere (macOS, Windows) use the platform default.
+    return multiprocessing.get_context("fork") if sys.platform.startswith("linux") else None

@@ -33,8 +33,13 @@ def lowpass(ts: TimeSeries, cutoff_hz: float, channels: list[str] | None = None)
     sos = butter(FILTER_ORDER, cutoff_hz, btype="low", fs=ts.rate, output="sos")
     min_length = 3 * (2 * FILTER_ORDER + 1) + 1
     out = ts.copy()
-    for name in channels if channels is not None else ts.channels:
-        column = out.index(name)
+    columns = [out.index(name) for name in (channels if channels is not None else ts.channels)]
+    finite = np.isfinite(out.data[:, columns])
+    whole = [c for c, ok in zip(columns, finite.all(axis=0)) if ok]
+    if whole and len(out) >= min_length:
+        # Gap-free columns in one call: much faster than one call per column.
+        out.data[:, whole] = sosfiltfilt(sos, out.data[:, whole], axis=0)
+    for column in (c for c, ok in zip(columns, finite.all(axis=0)) if not ok):
         values = out.data[:, column]
         for start, stop in _finite_runs(np.isfinite(values)):
             if stop - start >= min_length:
@@ -54,7 +59,7 @@ def resample(ts: TimeSeries, rate: float, start: float | None = None, stop: floa
     grid = start + np.arange(max(count, 0)) / rate
     source = ts
     if ts.rate > 2.0 * rate and len(ts) > 30:
-        source = lowpass(ts, 0.4 * rate)
+        source = _antialiased(ts, 0.4 * rate)
     data = np.full((grid.shape[0], len(ts.channels)), np.nan)
     inside = (grid >= ts.time[0] - 1e-9) & (grid <= ts.time[-1] + 1e-9)
     for j in range(len(ts.channels)):
@@ -62,6 +67,18 @@ def resample(ts: TimeSeries, rate: float, start: float | None = None, stop: floa
         # np.interp propagates NaN from either neighbour, which is the behaviour we want.
         data[inside, j] = np.interp(grid[inside], source.time, column)
     return TimeSeries(grid, data, list(ts.channels), list(ts.units), float(rate))
+
+
+def _antialiased(ts: TimeSeries, cutoff_hz: float) -> TimeSeries:
+    """Low-pass for decimation: NaN gaps bridged linearly for the filter, then put back."""
+    gaps = ~np.isfinite(ts.data)
+    filled = ts.copy()
+    for j in np.flatnonzero(gaps.any(axis=0)):
+        ok = ~gaps[:, j]
+        filled.data[:, j] = np.interp(ts.time, ts.time[ok], ts.data[ok, j]) if ok.any() else 0.0
+    out = lowpass(filled, cutoff_hz)
+    out.data[gaps] = np.nan
+    return out
 
 
 def merge(series: list[TimeSeries]) -> TimeSeries:
@@ -92,14 +109,14 @@ def divide_by_mass(ts: TimeSeries, mass_kg: float, families: dict[str, str]) -> 
     return out
 
 
-def walking_frame(positions: np.ndarray, vertical_axis: int = 2) -> np.ndarray:
+def walking_frame(positions: np.ndarray, vertical_axis: int = 2, up_sign: float = 1.0) -> np.ndarray:
     """Rotation (3x3) from the lab frame to x forward (walking direction), y up, z right.
 
     ``positions`` (n, 3) is any point that travels with the subject (a pelvis marker, the mean
     of all markers, the COP). The walking direction is its net horizontal displacement.
     """
     up = np.zeros(3)
-    up[vertical_axis] = 1.0
+    up[vertical_axis] = 1.0 if up_sign >= 0 else -1.0
     finite = positions[np.all(np.isfinite(positions), axis=1)]
     horizontal = np.zeros(3)
     if finite.shape[0] >= 2:

@@ -39,7 +39,7 @@ class TimeSeries:
     data: np.ndarray
     channels: list[str]
     units: list[str]
-    rate: float
+    rate: float  # declared rate when the time column agrees with it within 5 %, else 1/median(dt)
 
     def __post_init__(self) -> None:
         self.time = np.asarray(self.time, dtype=np.float64)
@@ -58,23 +58,35 @@ class TimeSeries:
             )
         self.channels = list(self.channels)
         self.units = list(self.units)
+        self._positions: dict[str, int] = {}
 
     # -- access -----------------------------------------------------------------------------
     def __len__(self) -> int:
         return int(self.time.shape[0])
-
-    def __contains__(self, name: object) -> bool:
-        return name in self.channels
 
     @property
     def duration(self) -> float:
         return float(self.time[-1] - self.time[0]) if len(self) else 0.0
 
     def index(self, name: str) -> int:
+        # A name -> column map, checked on every use so that edits of ``channels`` stay safe.
+        position = self._positions.get(name)
+        if position is not None and position < len(self.channels) and self.channels[position] == name:
+            return position
+        self._positions = {channel: j for j, channel in enumerate(self.channels)}
         try:
-            return self.channels.index(name)
-        except ValueError:
+            return self._positions[name]
+        except KeyError:
             raise KeyError(f"no channel named {name!r}") from None
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        try:
+            self.index(name)
+            return True
+        except KeyError:
+            return False
 
     def channel(self, name: str) -> np.ndarray:
         """A copy of one channel's values."""
@@ -142,12 +154,13 @@ class Recording:
 
     ``series`` holds one TimeSeries per sampling clock:
       - ``"table"``: the columns of a .mot/.sto/.trc/text table;
-      - ``"points"``: C3D POINT data (markers as ``<label>_x/_y/_z`` and model outputs as
-        ``<label>_X/_Y/_Z``, in the file's units);
+      - ``"points"``: C3D POINT data, markers and model outputs alike as ``<label>_x/_y/_z``,
+        in the file's units (subject prefixes such as ``Matt:`` kept in the channel name);
       - ``"analog"``: C3D analog channels, scaled to physical units;
       - ``"forceplates"``: per plate ``fp<i>_fx/fy/fz`` [N], ``fp<i>_copx/copy/copz`` [m] and
         ``fp<i>_tz`` [N·m] (free moment about the vertical), in the lab frame, force being the
-        force the plate applies to the subject.
+        force the plate applies to the subject; ``info["forceplate_vertical_axis"]`` ('+Z',
+        '+Y', ...) says which lab axis is up.
     ``point_groups`` maps C3D point labels (without prefix) to ``marker``, ``angle``,
     ``moment``, ``force``, ``power`` or ``other``.
     """

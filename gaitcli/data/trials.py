@@ -57,12 +57,24 @@ class Trial:
 
 
 # -- naming per source -------------------------------------------------------------------------
+# Foot and pelvis marker names across vendors (PiG RHEE/RTOE, Qualisys R_FCC/R_FM1, BTS
+# "r heel"/"r met", Codamotion/IST RCAL/RPM1, Helen Hayes, c3d.org samples).
+_SIDE = r"^(?P<side>[LR])(?:[._\s-]|(?=[A-Z]))?"
 MARKER_ROLES = {
-    "heel": re.compile(r"^(?P<side>[LR])[._\s-]?(HEE|HEEL|CAL|CALC|HL)\b", re.I),
-    "toe": re.compile(r"^(?P<side>[LR])[._\s-]?(TOE|TOES|MT2|MT1|MT5|MET|MTH|HLX|FM2|FOOT)\b", re.I),
+    "heel": re.compile(_SIDE + r"(HEE|HEEL|CAL|CALC|FCC|HL)\d*$", re.I),
+    "toe": re.compile(_SIDE + r"(TOE|TOES|MT_?\d|MET\d*|MTH\d*|HLX|FM_?\d|PM\d|FOOT)$", re.I),
+    # any marker on the foot or ankle: enough to tell which foot is on a plate
+    "foot": re.compile(_SIDE + r"(ANK|MALL|LMAL|MMAL|LMA|FAL|TAM|FT\d|AJC)\d*$", re.I),
 }
-SACRUM = re.compile(r"^(SACR|SACRUM|V\.?SACRAL|S1|SACRAL)$", re.I)
-PSIS = re.compile(r"^(?P<side>[LR])[._\s-]?PSI[S]?$", re.I)
+SACRUM = re.compile(r"^(V\.?)?(SACR|SACRUM|SAC|SACRAL|S1)\d*$", re.I)
+PSIS = re.compile(_SIDE + r"(PSI|PSIS|IPS)$", re.I)
+
+
+def _vertical(rec: Recording) -> tuple[int, float]:
+    """(axis index, sign) of the lab's up direction: '+Z' (most labs) or '+Y' (BTS, some others)."""
+    text = str(rec.info.get("forceplate_vertical_axis") or "+Z").strip().upper()
+    sign = -1.0 if text.startswith("-") else 1.0
+    return {"X": 0, "Y": 1, "Z": 2}.get(text[-1:], 2), sign
 
 
 def _point_xyz(points: TimeSeries, label: str) -> np.ndarray:
@@ -70,15 +82,16 @@ def _point_xyz(points: TimeSeries, label: str) -> np.ndarray:
 
 
 def _markers(rec: Recording) -> dict[str, np.ndarray]:
-    """Prefix-free marker label -> (n, 3) positions in metres."""
+    """Prefix-free label -> (n, 3) positions in metres of the foot and pelvis markers gait uses."""
     points = rec.series.get("points")
     if points is None:
         return {}
     prefix = rec.info.get("label_prefix", "") or ""
     scale = 1e-3 if (rec.info.get("point_units") or "mm").lower() == "mm" else 1.0
+    wanted = [pattern for pattern in MARKER_ROLES.values()] + [SACRUM, PSIS]
     found = {}
     for label, group in rec.point_groups.items():
-        if group == "marker" and f"{prefix}{label}_x" in points:
+        if group == "marker" and f"{prefix}{label}_x" in points and any(p.match(label) for p in wanted):
             found[label] = _point_xyz(points, prefix + label) * scale
     return found
 
@@ -94,7 +107,7 @@ def _find_marker(markers: dict[str, np.ndarray], pattern: re.Pattern[str]) -> di
 
 def _sacrum(markers: dict[str, np.ndarray]) -> np.ndarray | None:
     for label, xyz in markers.items():
-        if SACRUM.match(label):
+        if SACRUM.match(label) and np.isfinite(xyz).any():
             return xyz
     psis = _find_marker(markers, PSIS)
     if len(psis) == 2:
@@ -120,9 +133,11 @@ def _plate_feet(rec: Recording, markers: dict[str, np.ndarray], rotation: np.nda
     if plates is None or not plates.channels:
         return None
     feet = {side: [xyz] for side, xyz in _find_marker(markers, MARKER_ROLES["heel"]).items()}
-    for side, xyz in _find_marker(markers, MARKER_ROLES["toe"]).items():
-        feet.setdefault(side, []).append(xyz)
+    for role in ("toe", "foot"):
+        for side, xyz in _find_marker(markers, MARKER_ROLES[role]).items():
+            feet.setdefault(side, []).append(xyz)
     points_time = rec.series["points"].time if "points" in rec.series else None
+    axis, sign = _vertical(rec)
     n_plates = len({c.split("_")[0] for c in plates.channels if c.startswith("fp")})
     out = np.zeros((len(plates), 18))
     out[:, 3:6] = np.nan
@@ -134,9 +149,9 @@ def _plate_feet(rec: Recording, markers: dict[str, np.ndarray], rotation: np.nda
         force = np.column_stack([plates.channel(f"fp{i}_f{a}") for a in "xyz"])
         cop = np.column_stack([plates.channel(f"fp{i}_cop{a}") for a in "xyz"])
         free = plates.channel(f"fp{i}_tz")
-        for contact in ev.contacts(plates.time, force[:, 2], threshold):
+        for contact in ev.contacts(plates.time, sign * force[:, axis], threshold):
             window = (plates.time >= contact.start) & (plates.time <= contact.end)
-            side = _nearest_foot(np.nanmean(cop[window], axis=0), contact, feet, points_time)
+            side = _nearest_foot(np.nanmean(cop[window], axis=0), contact, feet, points_time, axis)
             if side is None:
                 rec.warnings.append(f"force plate {i}: contact at {contact.start:.2f} s not assigned to a foot")
                 continue
@@ -155,7 +170,7 @@ def _plate_feet(rec: Recording, markers: dict[str, np.ndarray], rotation: np.nda
 
 
 def _nearest_foot(cop: np.ndarray, contact: ev.Contact, feet: dict[str, list[np.ndarray]],
-                  points_time: np.ndarray | None) -> str | None:
+                  points_time: np.ndarray | None, vertical_axis: int) -> str | None:
     if not feet or points_time is None or not np.all(np.isfinite(cop)):
         return None
     window = (points_time >= contact.start) & (points_time <= contact.end)
@@ -164,7 +179,7 @@ def _nearest_foot(cop: np.ndarray, contact: ev.Contact, feet: dict[str, list[np.
     best, best_distance = None, np.inf
     for side, markers in feet.items():
         for xyz in markers:
-            horizontal = xyz[window][:, :2] - cop[:2]
+            horizontal = np.delete(xyz[window] - cop, vertical_axis, axis=1)
             distance = np.nanmedian(np.linalg.norm(horizontal, axis=1)) if np.isfinite(horizontal).any() else np.inf
             if distance < best_distance:
                 best, best_distance = side, distance
@@ -189,7 +204,7 @@ def _pig_grf(rec: Recording, rotation: np.ndarray) -> TimeSeries | None:
 
 
 def _walking_rotation(rec: Recording, markers: dict[str, np.ndarray]) -> np.ndarray:
-    vertical = {"x": 0, "y": 1, "z": 2}.get(str(rec.info.get("vertical_axis", "z")).lower(), 2)
+    vertical, up_sign = _vertical(rec)
     sacrum = _sacrum(markers)
     if sacrum is None and markers:
         with warnings.catch_warnings():
@@ -197,7 +212,7 @@ def _walking_rotation(rec: Recording, markers: dict[str, np.ndarray]) -> np.ndar
             sacrum = np.nanmean(np.stack(list(markers.values())), axis=0)
     if sacrum is None:
         return np.eye(3)
-    return processing.walking_frame(sacrum, vertical)
+    return processing.walking_frame(sacrum, vertical, up_sign)
 
 
 # -- assembly ----------------------------------------------------------------------------------
@@ -311,10 +326,15 @@ def _nothing_canonical(recs: list[Recording]) -> str:
         has_plates = "forceplates" in rec.series and bool(rec.series["forceplates"].channels)
         what = "markers only, no joint angles (run Plug-in Gait or OpenSim IK first)" if "angle" not in groups \
             else "model outputs with no Plug-in Gait names"
-        plates = "; force plates could not be assigned to feet (no heel/toe markers)" if has_plates else "; no usable force plates"
+        plates = "; force plates could not be assigned to feet (no heel, toe or ankle markers near the plates)" \
+            if has_plates else "; no usable force plates"
         return what + plates
-    columns = [c for r in recs for c in r.series["table"].channels][:4]
-    return "no joint angle, moment or per-foot GRF columns (columns like " + ", ".join(columns) + ")"
+    columns = [c for r in recs for c in r.series["table"].channels]
+    plate_like = [c for c in columns if re.match(r"^([fpm]\d+_\d|[FM][xyz]\d+)$", c)]
+    if plate_like and len(plate_like) >= len(columns) / 2:
+        return ("force-plate channels (" + ", ".join(plate_like[:3]) + ", ...) with nothing saying which foot "
+                "stood on which plate; export per-foot GRF (ground_force_r_v*) or ingest the C3D")
+    return "no joint angle, moment or per-foot GRF columns (columns like " + ", ".join(columns[:4]) + ")"
 
 
 def _common_grid(series: list[TimeSeries], options: TrialOptions) -> TimeSeries:

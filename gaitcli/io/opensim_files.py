@@ -213,7 +213,7 @@ def read_opensim(path: str | Path, model: str | Path | None = None) -> Recording
     labels = _split_labels(lines[label_index])
     if not labels or labels[0].lower() != "time":
         first = labels[0] if labels else ""
-        raise ReadError(path, f"no 'time' column: the first column label is '{first}'")
+        raise ReadError(path, f"no 'time' column: the first column label is {first!r}")
 
     values, line_numbers = _parse_numeric_rows(path, lines, label_index + 1, labels, warnings)
     time, values, line_numbers = _validated_time(path, values[:, 0], values[:, 1:], line_numbers,
@@ -399,8 +399,10 @@ def _non_numeric_error(path: Path, rows: Sequence[Sequence[str]], line_numbers: 
             try:
                 float(token)
             except ValueError:
+                # labels quoted with repr: a control character from the file must not
+                # break the one-line message
                 return ReadError(path, f"non-numeric value {token!r} in column "
-                                       f"'{labels[column]}' at line {line_number}")
+                                       f"{labels[column]!r} at line {line_number}")
     return ReadError(path, "non-numeric value in the data")  # not reached
 
 
@@ -659,7 +661,7 @@ def _trc_cells_to_floats(path: Path, cells: Sequence[str], line_number: int,
             except ValueError:
                 name = ("Frame#", "Time")[column] if column < 2 else \
                     f"{markers[(column - 2) // 3]}_{'xyz'[(column - 2) % 3]}"
-                raise ReadError(path, f"non-numeric value {cell!r} in column '{name}' at line "
+                raise ReadError(path, f"non-numeric value {cell!r} in column {name!r} at line "
                                       f"{line_number}") from None
         raise ReadError(path, f"non-numeric value at line {line_number}") from None
 

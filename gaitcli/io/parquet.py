@@ -26,16 +26,29 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
         raise
 
 
-def write_table(frame: pd.DataFrame, path: Path, metadata: dict[str, Any]) -> None:
+def write_table(columns: "dict[str, Any] | pd.DataFrame", path: Path, metadata: dict[str, Any]) -> None:
+    """Write named columns (numpy arrays, or a DataFrame) with gait's JSON metadata, atomically."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+    if isinstance(columns, pd.DataFrame):
+        table = pa.Table.from_pandas(columns, preserve_index=False)
+    else:
+        table = pa.table(columns)  # straight from numpy: no pandas conversion
     existing = table.schema.metadata or {}
     table = table.replace_schema_metadata({**existing, METADATA_KEY: json.dumps(metadata).encode()})
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd")
-    atomic_write_bytes(path, sink.getvalue().to_pybytes())
+    text = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+            or pa.types.is_dictionary(f.type)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        # Dictionary-encode the repeated key strings only; float channels gain nothing from it.
+        pq.write_table(table, tmp, compression="zstd", compression_level=1, use_dictionary=text)
+        os.replace(tmp, path)  # atomic: readers see the old file or the new one
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def read_metadata(path: Path) -> dict[str, Any]:

@@ -3,6 +3,10 @@
 ``WBDSxxwalkOCang.txt`` (angles, deg) and ``WBDSxxwalkOCknt.txt`` (moments N·m/kg, GRF N/kg)
 hold one mean gait cycle per side, already time-normalised to 0..100 % (101 rows). Files
 are tab separated with one header line whose first column is ``Time``.
+
+Anything unreadable is a ``ReadError``: a repeated column name, a row with the wrong number of
+fields, a non-numeric cell, or a ``Time`` column that is not finite, not increasing, or does not
+run from 0 to 100 % (a table cut short would otherwise be stretched over the whole cycle).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from gaitcli.data.timeseries import Recording, SubjectInfo, TimeSeries
 from gaitcli.errors import ReadError
 
 NAME_PATTERN = re.compile(r"^(?P<subject>WBDS\d+)(?P<trial>walk[OT]\w*?)(?P<kind>ang|knt|mkr|grf)\.txt$", re.I)
+CYCLE_TOLERANCE = 0.5  # percent: the first and last rows of a WBDS table are 0 and 100
 HEADER_PATTERN = re.compile(r"^Time\t(R|L)(Pelvis|Hip)(Angle|Moment)[XYZ]\t")
 
 
@@ -55,19 +60,30 @@ def read_wbds(path: str | Path) -> Recording:
     header = lines[0].split("\t")
     if header[0] != "Time":
         raise ReadError(path, "first column is not Time")
-    rows = [line.split("\t") for line in lines[1:] if line.strip()]
-    if not rows:
+    repeated = [name for k, name in enumerate(header) if name in header[:k]]
+    if repeated:
+        raise ReadError(path, f"column {repeated[0]!r} appears twice in the header")
+    numbered = [(k, line.split("\t")) for k, line in enumerate(lines[1:], start=2) if line.strip()]
+    if not numbered:
         raise ReadError(path, "no data rows")
-    for k, row in enumerate(rows, start=2):
+    for k, row in numbered:
         if len(row) != len(header):
             raise ReadError(path, f"line {k} has {len(row)} fields, header has {len(header)}")
+    rows = [row for _, row in numbered]
     try:
         table = np.array(rows, dtype=np.float64)
     except ValueError:
         raise ReadError(path, "non-numeric value in the data") from None
     time = table[:, 0]
+    if not np.isfinite(time).all():
+        raise ReadError(path, "Time (percent of cycle) is not finite (NaN or infinite)")
     if np.any(np.diff(time) <= 0):
         raise ReadError(path, "Time (percent of cycle) is not increasing")
+    # One whole cycle: a table cut short (or with rescaled times) would otherwise be stretched
+    # over 0-100 % downstream without a word.
+    if abs(time[0]) > CYCLE_TOLERANCE or abs(time[-1] - 100.0) > CYCLE_TOLERANCE:
+        raise ReadError(path, f"Time (percent of cycle) runs from {time[0]:.6g} to "
+                              f"{time[-1]:.6g}, expected 0 to 100")
     channels = header[1:]
     series = TimeSeries(time, table[:, 1:], channels, [_unit(c) for c in channels], rate=1.0)
     return Recording(
