@@ -296,7 +296,9 @@ def process_group(group: TrialGroup, out: Path, options: IngestOptions,
         outputs = write_trial(trial, out, hashes, options)
     except GaitError as exc:
         return TrialOutcome(None, failures + [Problem(_label(group), str(exc))], None)
-    except (ValueError, FloatingPointError, IndexError, KeyError) as exc:
+    except MemoryError:
+        return TrialOutcome(None, failures + [Problem(_label(group), "too large to process in memory")], None)
+    except (ValueError, FloatingPointError, IndexError, KeyError, np.linalg.LinAlgError) as exc:
         # Data the pipeline cannot use: named, not a traceback. --debug in the CLI re-raises.
         if options_debug():
             raise

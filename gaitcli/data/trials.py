@@ -337,14 +337,24 @@ def _nothing_canonical(recs: list[Recording]) -> str:
     return "no joint angle, moment or per-foot GRF columns (columns like " + ", ".join(columns[:4]) + ")"
 
 
+# A day of data at 100 Hz; longer trials come from a damaged time column or rate.
+MAX_GRID_SAMPLES = 10_000_000
+
+
 def _common_grid(series: list[TimeSeries], options: TrialOptions) -> TimeSeries:
     """All canonical series resampled to ``options.rate`` over the kinematics' time range."""
+    for s in series:
+        if not (np.isfinite(s.rate) and 0.5 <= s.rate <= 1e6):
+            raise DataError(f"implausible sampling rate {s.rate:g} Hz (check the time column)")
     with_angles = [s for s in series if any(naming.family(c) == "angle" for c in s.channels)]
     reference = with_angles or series
     start = max(min(s.time[0] for s in reference), min(s.time[0] for s in series))
     stop = min(max(s.time[-1] for s in reference), max(s.time[-1] for s in series))
     if stop <= start:
         raise DataError("the files of this trial do not overlap in time")
+    if (stop - start) * options.rate > MAX_GRID_SAMPLES:
+        raise DataError(f"trial spans {stop - start:.6g} s ({start:g} to {stop:g} s): too long to resample; "
+                        "check the time column or rate")
     return processing.merge([processing.resample(s, options.rate, start, stop) for s in series])
 
 

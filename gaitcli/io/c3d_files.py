@@ -52,6 +52,10 @@ from gaitcli.data.timeseries import Event, Recording, SubjectInfo, TimeSeries, a
 from gaitcli.errors import ReadError
 from gaitcli.io.forceplates import PlateParameters, compute_forceplates
 
+# Motion capture runs at tens to thousands of frames per second; outside this band the rate
+# field is damaged, and trusting it would make a time axis of days or of microseconds.
+MIN_POINT_RATE, MAX_POINT_RATE = 1.0, 100_000.0
+
 PROCESSOR_INTEL, PROCESSOR_DEC, PROCESSOR_MIPS = 84, 85, 86
 BLOCK = 512
 
@@ -461,6 +465,9 @@ class _C3DFile:
             if not np.isfinite(rate) or rate <= 0:
                 raise ReadError(self.path, "no point rate (POINT:RATE and header rate missing)")
             self.warnings.append(f"POINT:RATE missing; using the header frame rate {rate:g} Hz")
+        if not MIN_POINT_RATE <= rate <= MAX_POINT_RATE:
+            raise ReadError(self.path, f"implausible point rate {rate:g} Hz (POINT:RATE); expected "
+                                       f"{MIN_POINT_RATE:g}-{MAX_POINT_RATE:g} Hz")
         return float(rate)
 
     def _frame_count(self) -> int:

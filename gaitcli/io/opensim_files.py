@@ -550,7 +550,10 @@ def _choose_rate(path: Path, declared: float | None, time: np.ndarray,
     """The declared rate when the time column agrees with it (within 5 %: times are often
     rounded), else 1/median(dt) to 6 significant digits."""
     from_time = float(f"{nominal_rate(time):.6g}")
-    if declared is None or declared <= 0:
+    if not math.isfinite(from_time):  # steps so small (1e-320 s) that 1/dt overflows
+        raise ReadError(path, f"time steps of {float(np.median(np.diff(time))):.3g} s are too "
+                              "small to give a sampling rate")
+    if declared is None or not math.isfinite(declared) or declared <= 0:  # DataRate=nan/inf/0
         return from_time
     if from_time > 0 and abs(declared / from_time - 1.0) > _RATE_TOLERANCE:
         warnings.append(f"{path.name}: header rate is {declared:g} Hz but the time column "

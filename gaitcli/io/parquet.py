@@ -44,7 +44,7 @@ def write_table(columns: "dict[str, Any] | pd.DataFrame", path: Path, metadata: 
     os.close(handle)
     try:
         # Dictionary-encode the repeated key strings only; float channels gain nothing from it.
-        pq.write_table(table, tmp, compression="zstd", compression_level=1, use_dictionary=text)
+        pq.write_table(table, tmp, compression="snappy", use_dictionary=text)
         os.replace(tmp, path)  # atomic: readers see the old file or the new one
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
