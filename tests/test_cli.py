@@ -102,3 +102,13 @@ def test_ingest_summary_and_plain_progress_when_piped(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "[1/1] WBDS01walkOC" in result.stderr
     assert "cycles R\t1" in result.stdout.splitlines() or "cycles R\t1" in result.stdout
+
+
+def test_json_stdout_stays_pure_when_opensim_loads_a_model(tmp_path):
+    """OpenSim's C++ logger writes to the real stdout and to ./opensim.log unless silenced."""
+    result = subprocess.run([sys.executable, "-m", "gaitcli.cli.main", "ingest", str(EXAMPLES / "opensim"),
+                             "-o", str(tmp_path / "out"), "--json", "-q"], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["trial_details"][0]["mass_source"] == "model subject01.osim"
+    assert not (tmp_path / "opensim.log").exists()
