@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+
+def debug_enabled() -> bool:
+    """`gait --debug` (or GAIT_DEBUG=1): let unexpected exceptions through with their traceback."""
+    return os.environ.get("GAIT_DEBUG") == "1"
 
 
 class GaitError(Exception):

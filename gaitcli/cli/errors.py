@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Callable, TypeVar
 
-from gaitcli.errors import GaitError, UsageError
+from gaitcli.errors import GaitError, UsageError, debug_enabled
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 T = TypeVar("T")
-
-
-def debug_enabled() -> bool:
-    return os.environ.get("GAIT_DEBUG") == "1"
 
 
 def run_mapped(call: Callable[[], T]) -> T:

@@ -50,19 +50,18 @@ def segment(events: list[Event], sources: dict[str, str]) -> list[Cycle]:
 
 def rejection(cycle: Cycle, ts: TimeSeries, required: list[str],
               min_duration: float = MIN_DURATION_S, max_duration: float = MAX_DURATION_S) -> str | None:
-    """Why a cycle is not valid, or None when it is."""
+    """Why a cycle is not valid, as ``"kind: detail"``, or None when it is valid."""
     if not min_duration <= cycle.duration <= max_duration:
-        return f"duration {cycle.duration:.2f} s outside {min_duration:g}-{max_duration:g} s"
+        return f"duration out of range: {cycle.duration:.2f} s, not {min_duration:g}-{max_duration:g} s"
     if cycle.start < ts.time[0] - 1e-9 or cycle.end > ts.time[-1] + 1e-9:
-        return "extends beyond the recording"
+        return f"beyond the recording: {cycle.start:.2f}-{cycle.end:.2f} s"
     window = (ts.time >= cycle.start - 1e-9) & (ts.time <= cycle.end + 1e-9)
     if window.sum() < 10:
-        return "fewer than 10 samples"
+        return f"too few samples: {int(window.sum())}"
     if required:
-        values = ts.select(required).data[window]
-        if not np.all(np.isfinite(values)):
-            return "gap (non-finite values) in " + ", ".join(
-                n for n, ok in zip(required, np.all(np.isfinite(values), axis=0)) if not ok)
+        finite = np.all(np.isfinite(ts.select(required).data[window]), axis=0)
+        if not finite.all():
+            return "gap in joint angles: " + ", ".join(n for n, ok in zip(required, finite) if not ok)
     return None
 
 
@@ -79,5 +78,5 @@ def normalise(ts: TimeSeries, start: float, end: float, points: int = DEFAULT_PO
 
 
 def count_reasons(reasons: list[str]) -> dict[str, int]:
-    """Rejection counts by reason, with channel lists folded into their kind."""
-    return dict(Counter(r.split(" in ")[0] if r.startswith("gap") else r.split(" outside")[0] for r in reasons))
+    """Rejection counts by kind (the part of each reason before the colon)."""
+    return dict(Counter(r.split(":")[0] for r in reasons))

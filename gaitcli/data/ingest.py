@@ -28,7 +28,7 @@ from gaitcli.data import schema
 from gaitcli.data.cycles import count_reasons
 from gaitcli.data.timeseries import SIDES, Recording
 from gaitcli.data.trials import Trial, TrialOptions, assemble
-from gaitcli.errors import GaitError, ReadError, UnsupportedFile, UsageError
+from gaitcli.errors import GaitError, ReadError, UnsupportedFile, UsageError, debug_enabled
 from gaitcli.io import readers
 
 # File-name tokens that name a file's role in a trial rather than the trial itself.
@@ -300,7 +300,7 @@ def process_group(group: TrialGroup, out: Path, options: IngestOptions,
         return TrialOutcome(None, failures + [Problem(_label(group), "too large to process in memory")], None)
     except (ValueError, FloatingPointError, IndexError, KeyError, np.linalg.LinAlgError) as exc:
         # Data the pipeline cannot use: named, not a traceback. --debug in the CLI re-raises.
-        if options_debug():
+        if debug_enabled():
             raise
         return TrialOutcome(None, failures + [Problem(_label(group), f"cannot process: {exc}")], None)
     summary = TrialSummary(
@@ -312,12 +312,6 @@ def process_group(group: TrialGroup, out: Path, options: IngestOptions,
     )
     entry = {"sources": hashes, "options": fingerprint, "outputs": outputs, "summary": asdict(summary)}
     return TrialOutcome(summary, failures, entry)
-
-
-def options_debug() -> bool:
-    import os
-
-    return os.environ.get("GAIT_DEBUG") == "1"
 
 
 def _label(group: TrialGroup) -> str:

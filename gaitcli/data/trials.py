@@ -115,13 +115,6 @@ def _sacrum(markers: dict[str, np.ndarray]) -> np.ndarray | None:
     return None
 
 
-def _c3d_kinematics(rec: Recording) -> tuple[TimeSeries, list[str]]:
-    points = rec.series["points"]
-    prefix = rec.info.get("label_prefix", "") or ""
-    canonical, notes = naming.apply_map(points, "pig", strip_prefix=prefix)
-    return canonical, notes
-
-
 def _plate_feet(rec: Recording, markers: dict[str, np.ndarray], rotation: np.ndarray,
                 threshold: float) -> TimeSeries | None:
     """Per-foot GRF (N) and COP (m) in the walking frame, from force plates assigned by markers.
@@ -229,7 +222,7 @@ class _Parts:
 def _c3d_parts(rec: Recording, options: TrialOptions, parts: _Parts) -> None:
     markers = _markers(rec)
     rotation = _walking_rotation(rec, markers)
-    kinematics, notes = _c3d_kinematics(rec)
+    kinematics, notes = naming.apply_map(rec.series["points"], "pig", strip_prefix=rec.info.get("label_prefix") or "")
     parts.notes += notes
     if kinematics.channels:
         parts.series.append(kinematics)
