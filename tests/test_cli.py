@@ -112,3 +112,62 @@ def test_json_stdout_stays_pure_when_opensim_loads_a_model(tmp_path):
     report = json.loads(result.stdout)
     assert report["trial_details"][0]["mass_source"] == "model subject01.osim"
     assert not (tmp_path / "opensim.log").exists()
+
+
+def test_pretrain_and_finetune_commands(tiny_models, tmp_path):
+    pre = tmp_path / "p.safetensors"
+    result = runner.invoke(app, ["pretrain", str(tiny_models["data"]), "-o", str(pre), "--epochs", "1",
+                                 "--window", "32", "--set", "d_model=16", "--set", "n_heads=2", "--set", "n_layers=1",
+                                 "--set", "d_ff=16", "--json", "--quiet"])
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["epochs_run"] == 1 and summary["test_subjects"]
+    assert pre.with_suffix(".log.csv").read_text().startswith("epoch,step,lr,train_loss")
+    tuned = tmp_path / "t.safetensors"
+    result = runner.invoke(app, ["finetune", str(pre), str(tiny_models["data"]), "-o", str(tuned), "--epochs", "1",
+                                 "--freeze-blocks", "1", "--label-fraction", "0.5", "--json", "--quiet"])
+    assert result.exit_code == 0, result.stderr
+    assert set(json.loads(result.stdout)["test_metrics"]) == {
+        f"{j}_{s}_moment" for j in ("hip_flexion", "knee_angle", "ankle_angle") for s in "rl"}
+    result = runner.invoke(app, ["finetune", str(pre), str(tiny_models["data"]), "-o", str(tuned),
+                                 "--freeze-blocks", "9"])
+    assert result.exit_code == 1 and "only 1 blocks" in result.stderr
+
+
+def test_predict_command_outputs(tiny_models, real, tmp_path):
+    mot = real / "opensim-core/ID_test_subject01/subject01_walk1_ik.mot"
+    model = str(tiny_models["finetuned"])
+    result = runner.invoke(app, ["predict", str(mot), "--model", model, "--joint", "knee", "-o", str(tmp_path / "k.sto")])
+    assert result.exit_code == 0, result.stderr
+    assert "knee_angle_r_moment" in (tmp_path / "k.sto").read_text().split("endheader")[1].splitlines()[1]
+    result = runner.invoke(app, ["predict", str(mot), "--model", model, "--joint", "ankle", "--side", "r", "-o", "-"])
+    assert result.exit_code == 0
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == "time,ankle_angle_r_moment,ankle_angle_r_moment_Nm,ankle_angle_r_moment_spread"
+    assert len(lines) > 150
+    moments_only = real / "opensim-models/Gait2354_Simbody/OutputReference/ResultsInverseDynamics/inverse_dynamics.sto"
+    result = runner.invoke(app, ["predict", str(mot), str(moments_only), "--model", model, "-o", str(tmp_path / "many")])
+    assert result.exit_code == 1
+    assert "missing input channels" in result.stderr and (tmp_path / "many/subject01_walk1_ik.moments.sto").exists()
+
+
+def test_corrupted_or_foreign_checkpoint_is_one_line(tmp_path, tiny_models, real):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(tiny_models["finetuned"].read_bytes()[:2000])
+    result = runner.invoke(app, ["predict", str(real / "opensim-core/ID_test_subject01/subject01_walk1_ik.mot"),
+                                 "--model", str(bad)])
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and "bad.safetensors" in lines[0]
+    result = runner.invoke(app, ["predict", "x.mot", "--model", str(tiny_models["pretrained"])])
+    assert result.exit_code == 2 and "fine-tune it first" in result.stderr
+
+
+def test_evaluate_command_json_equals_library(tiny_models):
+    from gaitcli.eval.evaluate import evaluate
+
+    result = runner.invoke(app, ["evaluate", str(tiny_models["finetuned"]), str(tiny_models["data"]),
+                                 "--split", "test", "--json"])
+    assert result.exit_code == 0, result.stderr
+    library = evaluate(tiny_models["finetuned"], [tiny_models["data"]], "test").to_dict()
+    assert json.loads(result.stdout)["summary"] == json.loads(json.dumps(library["summary"]))

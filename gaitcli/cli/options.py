@@ -12,3 +12,6 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or s
 Rate = Annotated[float, typer.Option("--rate", min=1.0, help="Common sampling rate of continuous data, Hz.")]
 Points = Annotated[int, typer.Option("--points", min=2, help="Samples per time-normalised cycle (101; 180 as in Gait2Hip-60).")]
 Mass = Annotated[float | None, typer.Option("--mass", min=1.0, help="Body mass in kg for every input (overrides files and --subjects).")]
+Device = Annotated[str, typer.Option("--device", help="auto (CUDA when available), cpu or cuda.")]
+Seed = Annotated[int, typer.Option("--seed", help="Random seed (splits, initial weights, masks, batches).")]
+ModelPath = Annotated[str | None, typer.Option("--model", "-m", help="Checkpoint (.safetensors), or 'default' for the shipped model.")]

@@ -332,6 +332,27 @@ def _slot_sides(recs: list[Recording]) -> dict[Path, dict[str, str]]:
     return {r.path: slot_sides_for(r.path) for r in recs if r.format in ("mot", "sto")}
 
 
+def build_trial(files: list[str | Path], options: IngestOptions | None = None) -> Trial:
+    """Read and assemble the files of one capture, in memory (what ``predict`` uses).
+
+    Raises ReadError or DataError with a one-line reason; writes nothing.
+    """
+    options = options or IngestOptions()
+    paths = [Path(f) for f in files]
+    for path in paths:
+        if not path.is_file():
+            raise ReadError(path, "no such file")
+    groups = group_trials([p.resolve() for p in paths], options.subject_pattern)
+    if len(groups) != 1:
+        raise UsageError("the files given do not form one trial: " + ", ".join(p.name for p in paths))
+    group = groups[0]
+    recs = [_read(f, group) for f in group.files]
+    subjects = read_subjects_csv(options.subjects_csv) if options.subjects_csv else {}
+    mass, mass_source, height = resolve_mass(group, recs, options, subjects)
+    return assemble(recs, group.subject, group.trial, options.condition, mass, mass_source, height, options,
+                    slot_sides=_slot_sides(recs))
+
+
 # -- writing -----------------------------------------------------------------------------------
 def _metadata(trial: Trial, kind: str, hashes: dict[str, str], options: IngestOptions) -> dict:
     return {

@@ -1,0 +1,227 @@
+"""``gait pretrain`` and ``gait finetune`` as library calls: data -> windows -> fit -> checkpoint.
+
+The subject split is made once, at pretraining, and stored in the checkpoint: fine-tuning a
+pretrained model reuses its test subjects, so no held-out subject's data (not even unlabeled
+kinematics) is seen by either stage. Everything a model needs at prediction time (channels,
+units, rate, window, z-score statistics) travels in its checkpoint metadata.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gaitcli import __version__
+from gaitcli.data.windows import (Normalizer, Split, TrialData, Windows, label_subset, load_trials, make_windows,
+                                  require_windows, select_channels, split_subjects)
+from gaitcli.errors import DataError, UsageError
+from gaitcli.train.loop import FitResult, ProgressCallback, TrainConfig, fit
+
+
+@dataclass
+class DataSpec:
+    inputs: str | list[str] = "sagittal-angles"
+    targets: str | list[str] = "sagittal-moments"
+    window: int = 64  # Li 2025
+    stride: int = 8
+    test_fraction: float = 0.2  # Gait2Hip-60: 20 % of subjects held out
+    val_fraction: float = 0.1
+    seed: int = 0
+    test_subjects: list[str] | None = None
+    label_fraction: float = 1.0
+    label_sampling: str = "subject"  # "subject" (whole subjects) or "window"
+    # (trial glob, channel glob) pairs whose labels are known to be wrong: set to NaN, never learned
+    exclude_labels: list[tuple[str, str]] = field(default_factory=list)
+
+
+def data_fingerprint(trials: list[TrialData]) -> str:
+    digest = hashlib.sha256()
+    for trial in sorted(trials, key=lambda t: (t.subject, t.trial)):
+        digest.update(f"{trial.subject}/{trial.trial}/{len(trial.time)}/{','.join(sorted(trial.values))}".encode())
+        for name in sorted(trial.values):
+            digest.update(np.ascontiguousarray(trial.values[name], dtype=np.float32).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _apply_exclusions(trials: list[TrialData], rules: list[tuple[str, str]]) -> list[str]:
+    notes = []
+    for trial in trials:
+        for trial_glob, channel_glob in rules:
+            if fnmatch.fnmatch(f"{trial.subject}/{trial.trial}", trial_glob):
+                for name in [c for c in trial.values if fnmatch.fnmatch(c, channel_glob)]:
+                    trial.values[name] = np.full_like(trial.values[name], np.nan)
+                    notes.append(f"{trial.subject}/{trial.trial}: {name} excluded")
+    return notes
+
+
+def _subjects_with(trials: list[TrialData], channels: list[str]) -> list[str]:
+    return sorted({t.subject for t in trials if t.has(channels)})
+
+
+def _units(trials: list[TrialData], channels: list[str]) -> dict[str, str]:
+    """Each channel's unit over the trials that have every channel; several units are an error."""
+    used = [t for t in trials if t.has(channels)]
+    units = {}
+    for c in channels:
+        found = {t.units.get(c) for t in used} - {None}
+        units[c] = sorted(found)[0] if found else ""
+        if len(found) > 1:
+            raise DataError(f"channel {c} comes in several units ({', '.join(sorted(found))}); "
+                            "ingest with body mass known so moments are all per kg")
+    return units
+
+
+# -- pretraining -------------------------------------------------------------------------------
+def pretrain(data: list[str | Path], out: Path, model_name: str, spec: DataSpec, cfg: TrainConfig,
+             model_overrides: dict[str, Any] | None = None, log_csv: Path | None = None,
+             resume: bool = False, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
+    """Self-supervised pretraining on the input channels of every trial (no labels needed)."""
+    from gaitcli.models.checkpoint import save_checkpoint
+    from gaitcli.models.registry import create_model
+
+    if cfg.task not in ("pretrain", "contrastive"):
+        raise UsageError(f"pretraining task must be pretrain or contrastive, not {cfg.task}")
+    trials = load_trials(data)
+    inputs = select_channels(spec.inputs)
+    subjects = _subjects_with(trials, inputs)
+    if len(subjects) < 2:
+        raise DataError(f"pretraining needs at least 2 subjects with {', '.join(inputs)}; found {len(subjects)}")
+    split = split_subjects(subjects, spec.test_fraction, spec.val_fraction, spec.seed, spec.test_subjects)
+    train = require_windows(make_windows(trials, inputs, None, spec.window, spec.stride, split.train), "training")
+    val = make_windows(trials, inputs, None, spec.window, spec.stride, split.val)
+    norm = Normalizer.fit(inputs, train.inputs)
+    model = create_model(model_name, in_channels=len(inputs), out_channels=len(inputs), **(model_overrides or {}))
+    result = fit(model, norm.apply(train.inputs), None, norm.apply(val.inputs) if len(val) else None, None, cfg,
+                 log_csv=log_csv, state_path=_state_path(out), resume=resume, on_progress=on_progress)
+    metadata = _metadata(model, cfg, spec, inputs, inputs, _units(trials, inputs), norm, norm, split, trials,
+                         train, val, result)
+    save_checkpoint(out, model, metadata)
+    return metadata
+
+
+# -- fine-tuning -------------------------------------------------------------------------------
+def finetune(checkpoint: Path | None, data: list[str | Path], out: Path, spec: DataSpec, cfg: TrainConfig,
+             from_scratch: bool = False, model_name: str | None = None, model_overrides: dict | None = None,
+             log_csv: Path | None = None, resume: bool = False,
+             on_progress: ProgressCallback | None = None) -> dict[str, Any]:
+    """Inputs -> targets, starting from a pretrained checkpoint (or from scratch, same architecture)."""
+    from gaitcli.models.checkpoint import load_checkpoint, save_checkpoint
+    from gaitcli.models.registry import create_model, model_from_config
+
+    base_meta: dict[str, Any] = {}
+    if checkpoint is not None:
+        model, base_meta = load_checkpoint(checkpoint)
+        inputs = list(base_meta["inputs"])
+        if spec.inputs not in (None, "", base_meta.get("inputs_spec")) and select_channels(spec.inputs) != inputs:
+            raise UsageError(f"{checkpoint}: the model was pretrained on {', '.join(inputs)}; "
+                             "fine-tuning must use the same input channels")
+        spec.window = int(base_meta.get("window", spec.window))
+        if from_scratch:  # the papers' baseline: same architecture, random initial weights
+            model = model_from_config(base_meta["model"])
+    elif model_name:
+        inputs = select_channels(spec.inputs)
+        model = create_model(model_name, in_channels=len(inputs), out_channels=len(inputs), **(model_overrides or {}))
+    else:
+        raise UsageError("give a pretrained checkpoint, or --from-scratch with --model NAME")
+
+    trials = load_trials(data)
+    excluded = _apply_exclusions(trials, spec.exclude_labels)
+    targets = select_channels(spec.targets)
+    subjects = _subjects_with(trials, inputs + targets)
+    if len(subjects) < 2:
+        raise DataError(f"fine-tuning needs at least 2 subjects with {', '.join(inputs + targets)}; found {len(subjects)}")
+    split = _finetune_split(base_meta, subjects, spec)
+    train_subjects = split.train
+    if spec.label_sampling == "subject" and spec.label_fraction < 1.0:
+        train_subjects = label_subset(split.train, spec.label_fraction, spec.seed)
+    train = require_windows(make_windows(trials, inputs, targets, spec.window, spec.stride, train_subjects), "training")
+    if spec.label_sampling == "window" and spec.label_fraction < 1.0:
+        keep = np.random.default_rng(spec.seed).random(len(train)) < spec.label_fraction
+        keep[np.random.default_rng(spec.seed).integers(len(train))] = True
+        train = train.subset(keep)
+    val = make_windows(trials, inputs, targets, spec.window, spec.stride, split.val)
+    in_norm = Normalizer.from_dict(base_meta["input_norm"]) if "input_norm" in base_meta else Normalizer.fit(inputs, train.inputs)
+    out_norm = Normalizer.fit(targets, train.targets)
+    model.reset_head(len(targets))
+    cfg.task = "finetune"
+    result = fit(model, in_norm.apply(train.inputs), out_norm.apply(train.targets),
+                 in_norm.apply(val.inputs) if len(val) else None, out_norm.apply(val.targets) if len(val) else None,
+                 cfg, log_csv=log_csv, state_path=_state_path(out), resume=resume, on_progress=on_progress)
+    metadata = _metadata(model, cfg, spec, inputs, targets, _units(trials, inputs + targets), in_norm, out_norm,
+                         split, trials, train, val, result)
+    metadata.update(pretrained_from=str(checkpoint) if checkpoint and not from_scratch else None,
+                    from_scratch=from_scratch or checkpoint is None, train_subjects_used=train_subjects,
+                    excluded_labels=excluded[:50])
+    test = make_windows(trials, inputs, targets, spec.window, spec.stride, split.test)
+    if len(test):
+        metadata["test_metrics"] = window_metrics(model, test, in_norm, out_norm, targets)
+    save_checkpoint(out, model, metadata)
+    return metadata
+
+
+def _finetune_split(base_meta: dict, subjects: list[str], spec: DataSpec) -> Split:
+    stored = base_meta.get("split")
+    if stored and spec.test_subjects is None:
+        test = [s for s in stored["test"] if s in subjects]
+        rest = [s for s in subjects if s not in stored["test"]]
+        inner = split_subjects(rest, 0.0, spec.val_fraction, spec.seed) if len(rest) > 1 else Split(rest, [], [])
+        return Split(inner.train, inner.val, test)
+    return split_subjects(subjects, spec.test_fraction, spec.val_fraction, spec.seed, spec.test_subjects)
+
+
+def window_metrics(model, windows: Windows, in_norm: Normalizer, out_norm: Normalizer,
+                   targets: list[str]) -> dict[str, Any]:
+    """Per-channel metrics on held-out windows (per subject, mean ± SD, and pooled)."""
+    import pandas as pd
+
+    from gaitcli.eval.metrics import evaluate_table
+
+    pred = predict_windows(model, windows.inputs, in_norm, out_norm)
+    n, t, c = windows.targets.shape
+    frame = pd.DataFrame({"subject": np.repeat(windows.subjects, t)})
+    for j, name in enumerate(targets):
+        frame[name] = windows.targets[:, :, j].reshape(-1)
+        frame[name + "_pred"] = pred[:, :, j].reshape(-1)
+    return evaluate_table(frame, targets).to_dict()
+
+
+def predict_windows(model, inputs: np.ndarray, in_norm: Normalizer, out_norm: Normalizer,
+                    batch_size: int = 256) -> np.ndarray:
+    """Model outputs in target units for windows of raw inputs (N, T, C_in)."""
+    import torch
+
+    model.eval()
+    device = next(model.parameters()).device
+    outputs = []
+    with torch.no_grad():
+        for start in range(0, len(inputs), batch_size):
+            x = torch.as_tensor(in_norm.apply(inputs[start:start + batch_size]), dtype=torch.float32, device=device)
+            outputs.append(model(x).float().cpu().numpy())
+    stacked = np.concatenate(outputs) if outputs else np.zeros((0,) + inputs.shape[1:2] + (len(out_norm.channels),))
+    return out_norm.invert(stacked)
+
+
+def _state_path(out: Path) -> Path:
+    return out.with_name(out.name + ".state.safetensors")
+
+
+def _metadata(model, cfg: TrainConfig, spec: DataSpec, inputs: list[str], outputs: list[str],
+              units: dict[str, str], in_norm: Normalizer, out_norm: Normalizer, split: Split,
+              trials: list[TrialData], train: Windows, val: Windows, result: FitResult) -> dict[str, Any]:
+    return {
+        "model": model.config.to_dict(), "task": cfg.task, "gait_version": __version__,
+        "inputs": inputs, "inputs_spec": spec.inputs if isinstance(spec.inputs, str) else None,
+        "outputs": outputs, "units": units, "rate_hz": 100.0, "window": spec.window, "stride": spec.stride,
+        "input_norm": in_norm.to_dict(), "output_norm": out_norm.to_dict(), "split": split.to_dict(),
+        "train_config": asdict(cfg), "data_fingerprint": data_fingerprint(trials),
+        "data_subjects": sorted({t.subject for t in trials}), "train_windows": len(train), "val_windows": len(val),
+        "tiled_trials": sorted(f"{t.subject}/{t.trial}" for t in trials if t.tiled),
+        "fit": {"best_val_loss": result.best_val_loss, "best_epoch": result.best_epoch,
+                "epochs_run": result.epochs_run, "steps": result.steps, "seconds": round(result.seconds, 1),
+                "interrupted": result.interrupted},
+    }
