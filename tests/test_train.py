@@ -115,3 +115,21 @@ def test_pretrain_and_finetune_workflows_write_self_describing_checkpoints(tiny_
     assert tuned["test_metrics"]["summary"], "held-out metrics are stored with the model"
     model, meta = load_checkpoint(tiny_models["finetuned"])
     assert meta["output_norm"]["channels"] == tuned["outputs"]
+
+
+def test_ctrl_c_leaves_a_resumable_state(tmp_path):
+    x, y = _data()
+    state = tmp_path / "run.state.safetensors"
+    cfg = loop.TrainConfig(task="finetune", epochs=5, lr=1e-2, warmup_steps=2, batch_size=32, patience=0)
+
+    def interrupt_after_two(epoch, epochs, train_loss, val_loss):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    model = create_model("lstm", in_channels=3, out_channels=2, hidden_size=8, num_layers=1)
+    result = loop.fit(model, x, y, x[:32], y[:32], cfg, state_path=state, on_progress=interrupt_after_two)
+    assert result.interrupted and state.exists()
+    resumed = create_model("lstm", in_channels=3, out_channels=2, hidden_size=8, num_layers=1)
+    again = loop.fit(resumed, x, y, x[:32], y[:32], cfg, state_path=state, resume=True)
+    assert not again.interrupted and again.epochs_run == 5
+    assert [h["epoch"] for h in again.history] == [0, 1, 2, 3, 4]

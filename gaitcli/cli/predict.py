@@ -34,7 +34,10 @@ def predict(
     targets = _targets(files, output)
     failures = 0
     header = True
+    bar = _bar(len(files), quiet)
     for k, (path, target) in enumerate(zip(files, targets), start=1):
+        if bar is not None:
+            bar.update(bar.task_ids[0], completed=k - 1, description=path.name)
         try:
             prediction = run_mapped(lambda: predictor.predict(path, joint, side, stride, mass))
         except typer.Exit:
@@ -47,7 +50,22 @@ def predict(
             run_mapped(lambda: write_prediction(prediction, target))
         if not quiet:
             _summary(prediction, target, k, len(files))
+    if bar is not None:
+        bar.stop()
     raise typer.Exit(EXIT_FAILED if failures else EXIT_OK)
+
+
+def _bar(total: int, quiet: bool):
+    """A progress bar on a terminal when there are several files."""
+    if quiet or total < 2 or not console.stderr_is_terminal():
+        return None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    bar = Progress(TextColumn("predict"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                   console=console.err(), transient=True)
+    bar.add_task("", total=total)
+    bar.start()
+    return bar
 
 
 def _targets(files: list[Path], output: str | None) -> list[Path | None]:

@@ -224,7 +224,8 @@ def fit(model: torch.nn.Module, train_x: np.ndarray, train_y: np.ndarray | None,
         step, first_epoch = extra["step"], extra["epoch"] + 1
         best, best_epoch, history = extra["best_val_loss"], extra["best_epoch"], extra["history"]
         best_state = copy.deepcopy(model.state_dict()) if best_epoch >= 0 else None
-    began, epoch, interrupted = time.perf_counter(), first_epoch - 1, False
+    board = _tensorboard(log_csv)
+    began, epoch, done, interrupted = time.perf_counter(), first_epoch - 1, first_epoch - 1, False
     try:
         for epoch in range(first_epoch, cfg.epochs):
             freeze(model, cfg.freeze_blocks, head_only=cfg.two_step and epoch < cfg.head_epochs)
@@ -252,7 +253,11 @@ def fit(model: torch.nn.Module, train_x: np.ndarray, train_y: np.ndarray | None,
             history.append({"epoch": epoch, "step": step, "lr": optimizer.param_groups[0]["lr"],
                             "train_loss": train_loss, "val_loss": val_loss,
                             "seconds": round(time.perf_counter() - began, 3)})
+            done = epoch  # the last epoch whose results are recorded: a resume starts after it
             _log(log_csv, history[-1])
+            if board is not None:
+                for key in ("train_loss", "val_loss", "lr"):
+                    board.add_scalar(key, history[-1][key], step)
             if val_loss < best:
                 best, best_epoch, best_state = val_loss, epoch, copy.deepcopy(model.state_dict())
             if on_progress:
@@ -262,15 +267,16 @@ def fit(model: torch.nn.Module, train_x: np.ndarray, train_y: np.ndarray | None,
             if (cfg.patience and epoch - best_epoch >= cfg.patience) or (cfg.max_steps and step >= cfg.max_steps):
                 break
     except KeyboardInterrupt:
+        # Weights include any updates of the unfinished epoch; the resume redoes that epoch from them.
         interrupted = True
-        if state_path is not None:
-            _save_state(state_path, model, optimizer, step, max(epoch - 1, first_epoch - 1), best, best_epoch, history)
-    if state_path is not None and not interrupted:
-        _save_state(state_path, model, optimizer, step, epoch, best, best_epoch, history)
+    if state_path is not None:
+        _save_state(state_path, model, optimizer, step, done, best, best_epoch, history)
+    if board is not None:
+        board.close()
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
-    return FitResult(best_val_loss=best, best_epoch=best_epoch, epochs_run=epoch + 1, steps=step,
+    return FitResult(best_val_loss=best, best_epoch=best_epoch, epochs_run=done + 1, steps=step,
                      seconds=time.perf_counter() - began, history=history, interrupted=interrupted)
 
 
@@ -286,6 +292,17 @@ class _nullcontext:
 
     def __exit__(self, *exc: Any) -> None:
         return None
+
+
+def _tensorboard(log_csv: Path | None):
+    """A TensorBoard writer beside the CSV log when the tensorboard package is installed."""
+    if log_csv is None:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(log_dir=str(log_csv.with_suffix("")) + ".tensorboard")
 
 
 def _log(path: Path | None, row: dict[str, float]) -> None:
