@@ -120,11 +120,20 @@ class GaitModel(nn.Module):
     def encode(self, x: Tensor, mask: Tensor | None = None) -> Tensor:  # pragma: no cover
         raise NotImplementedError
 
-    def blocks(self) -> list[nn.Module]:  # pragma: no cover
+    def blocks(self) -> list[nn.Module]:
+        """The encoder blocks in order (every architecture keeps them in ``self.layers``)."""
+        return list(self.layers)
+
+    def _new_head(self, out_channels: int) -> nn.Module:  # pragma: no cover
         raise NotImplementedError
 
-    def reset_head(self, out_channels: int) -> None:  # pragma: no cover
-        raise NotImplementedError
+    def reset_head(self, out_channels: int) -> None:
+        """A new, randomly initialised output head for ``out_channels`` (fine-tuning)."""
+        if isinstance(out_channels, bool) or not isinstance(out_channels, int) or out_channels < 1:
+            raise ValueError(f"out_channels must be a positive integer, got {out_channels!r}")
+        old = self.head.weight
+        self.config = self.config.replace(out_channels=out_channels)
+        self.head = self._new_head(out_channels).to(device=old.device, dtype=old.dtype)
 
     # ---- shared helpers -------------------------------------------------------------------
 

@@ -455,18 +455,8 @@ class MambaModel(GaitModel):
             if isinstance(m, MambaMixer):
                 m.scan_impl = impl
 
-    def blocks(self) -> list[nn.Module]:
-        return list(self.layers)
-
     def embedding_modules(self) -> list[nn.Module | nn.Parameter]:
         return [self.embed, self.mask_token]
-
-    def reset_head(self, out_channels: int) -> None:
-        if isinstance(out_channels, bool) or not isinstance(out_channels, int) or out_channels < 1:
-            raise ValueError(f"out_channels must be a positive integer, got {out_channels!r}")
-        old = self.head.weight
-        self.config = self.config.replace(out_channels=out_channels)
-        self.head = self._new_head(out_channels).to(device=old.device, dtype=old.dtype)
 
     def encode(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         mask = self._check_input(x, mask)

@@ -195,18 +195,8 @@ class TransformerModel(GaitModel):
     def _new_head(self, out_channels: int) -> nn.Linear:
         return nn.Linear(self.config.d_model, self.config.patch_len * out_channels)
 
-    def blocks(self) -> list[nn.Module]:
-        return list(self.layers)
-
     def embedding_modules(self) -> list[nn.Module | nn.Parameter]:
         return [self.patch_embed, self.mask_token]
-
-    def reset_head(self, out_channels: int) -> None:
-        if isinstance(out_channels, bool) or not isinstance(out_channels, int) or out_channels < 1:
-            raise ValueError(f"out_channels must be a positive integer, got {out_channels!r}")
-        old = self.head.weight
-        self.config = self.config.replace(out_channels=out_channels)
-        self.head = self._new_head(out_channels).to(device=old.device, dtype=old.dtype)
 
     def encode(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         mask = self._check_input(x, mask)

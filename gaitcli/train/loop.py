@@ -171,24 +171,18 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None, cf
 
 
 def freeze(model: torch.nn.Module, blocks: int, head_only: bool = False) -> None:
-    """Freeze the first ``blocks`` encoder blocks (and what feeds them), or all but the head."""
-    for p in model.parameters():
-        p.requires_grad_(True)
+    """Freeze the first ``blocks`` encoder blocks and the embedding in front of them, or (for the
+    first step of two-step fine-tuning) everything but the head."""
     if head_only:
         for p in model.parameters():
             p.requires_grad_(False)
         for p in model.head.parameters():
             p.requires_grad_(True)
         return
-    if blocks <= 0:
-        return
-    encoder_blocks = list(model.blocks())
-    if blocks > len(encoder_blocks):
-        raise GaitError(f"--freeze-blocks {blocks}: the model has only {len(encoder_blocks)} blocks")
-    later = {id(p) for b in encoder_blocks[blocks:] for p in b.parameters()} | {id(p) for p in model.head.parameters()}
-    for p in model.parameters():
-        if id(p) not in later:  # embeddings, mask token and the first `blocks` blocks
-            p.requires_grad_(False)
+    available = len(model.blocks())
+    if blocks > available:
+        raise GaitError(f"--freeze-blocks {blocks}: the model has only {available} blocks")
+    model.freeze_blocks(blocks)
 
 
 # -- the loop ----------------------------------------------------------------------------------
