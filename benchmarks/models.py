@@ -114,9 +114,13 @@ def inverse_dynamics_seconds(shared: Path, repeat: int) -> tuple[float, float] |
 
     cwd = os.getcwd()
     os.chdir(work)  # the setup file names its inputs relative to itself
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # OpenSim prints each model's summary on stdout
     try:
         seconds = timed(run, repeat)
     finally:
+        os.dup2(saved, 1)
         os.chdir(cwd)
     return seconds, 1.6 - 0.5
 
