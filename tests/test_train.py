@@ -133,3 +133,25 @@ def test_ctrl_c_leaves_a_resumable_state(tmp_path):
     again = loop.fit(resumed, x, y, x[:32], y[:32], cfg, state_path=state, resume=True)
     assert not again.interrupted and again.epochs_run == 5
     assert [h["epoch"] for h in again.history] == [0, 1, 2, 3, 4]
+
+
+def test_cycle_unit_trains_predicts_and_evaluates(tiny_models, real, tmp_path):
+    """Whole time-normalised cycles instead of windows, from pretraining to predict."""
+    import numpy as np
+
+    from gaitcli.eval.evaluate import evaluate
+    from gaitcli.models.inference import Predictor
+    from gaitcli.train.workflows import DataSpec, finetune, pretrain
+
+    small = {"d_model": 16, "n_heads": 2, "n_layers": 1, "d_ff": 16}
+    pre = pretrain([tiny_models["data"]], tmp_path / "p.safetensors", "transformer", DataSpec(unit="cycles"),
+                   loop.TrainConfig(task="pretrain", epochs=1, warmup_steps=2), model_overrides=small)
+    assert pre["unit"] == "cycles" and pre["window"] == 101
+    tuned = finetune(tmp_path / "p.safetensors", [tiny_models["data"]], tmp_path / "t.safetensors", DataSpec(),
+                     loop.TrainConfig(task="finetune", epochs=1, warmup_steps=2))
+    assert tuned["unit"] == "cycles", "fine-tuning keeps the pretrained model's unit"
+    prediction = Predictor(tmp_path / "t.safetensors").predict(
+        real / "opensim-core/ID_test_subject01/subject01_walk1_ik.mot", joint="knee")
+    assert prediction.cycles and np.isfinite(prediction.values).any(axis=1).mean() > 0.5
+    report = evaluate(tmp_path / "t.safetensors", [tiny_models["data"]], split="test")
+    assert "peak_error" in set(report.summary.metric)

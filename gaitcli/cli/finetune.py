@@ -22,6 +22,7 @@ def finetune(
     output: Annotated[Path, typer.Option("--output", "-o", help="Checkpoint to write (.safetensors).")],
     targets: Annotated[str, typer.Option("--targets", help="Target channels: preset (sagittal-moments, grf), names or globs.")] = "sagittal-moments",
     inputs: Inputs = "",
+    cycles: Annotated[bool, typer.Option("--cycles", help="With --from-scratch and no checkpoint: whole gait cycles instead of windows (a checkpoint's own unit is kept).")] = False,
     freeze_blocks: Annotated[int, typer.Option("--freeze-blocks", min=0, help="Freeze the first K encoder blocks and the embedding (Li 2025: 6 of 8).")] = 0,
     two_step: Annotated[bool, typer.Option("--two-step", help="Tan 2024: train the new head alone first (--head-epochs), then the whole model.")] = False,
     head_epochs: Annotated[int, typer.Option("--head-epochs", min=0, help="Epochs of head-only training with --two-step.")] = 10,
@@ -69,6 +70,7 @@ def finetune(
         if base is None and not (from_scratch and model):
             raise UsageError("without a checkpoint, give --from-scratch --model NAME")
         spec = DataSpec(inputs=inputs or "sagittal-angles", targets=targets, stride=stride,
+                        unit="cycles" if cycles else "windows",
                         test_fraction=test_fraction, val_fraction=val_fraction, seed=seed,
                         test_subjects=[s.strip() for s in test_subjects.split(",")] if test_subjects else None,
                         label_fraction=label_fraction, label_sampling=label_sampling)

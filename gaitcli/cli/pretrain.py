@@ -24,6 +24,7 @@ def pretrain(
     mask_ratio: Annotated[float, typer.Option("--mask-ratio", min=0.01, max=0.9, help="Fraction of time steps hidden (Li 2025: 0.1).")] = 0.1,
     mask_mode: Annotated[str, typer.Option("--mask-mode", help="random time steps, or one contiguous block.")] = "random",
     inputs: Inputs = "sagittal-angles",
+    cycles: Annotated[bool, typer.Option("--cycles", help="Train on whole time-normalised gait cycles instead of sliding windows.")] = False,
     window: Window = 64,
     stride: Stride = 8,
     epochs: Epochs = 100,
@@ -59,7 +60,7 @@ def pretrain(
     def call():
         if objective not in ("masked", "contrastive"):
             raise UsageError(f"--objective must be masked or contrastive, not {objective!r}")
-        spec = DataSpec(inputs=inputs, window=window, stride=stride, test_fraction=test_fraction,
+        spec = DataSpec(inputs=inputs, unit="cycles" if cycles else "windows", window=window, stride=stride, test_fraction=test_fraction,
                         val_fraction=val_fraction, seed=seed,
                         test_subjects=[s.strip() for s in test_subjects.split(",")] if test_subjects else None)
         cfg = TrainConfig(task="pretrain" if objective == "masked" else "contrastive", epochs=epochs, max_steps=steps,

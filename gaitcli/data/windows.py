@@ -1,5 +1,8 @@
 """From ingest's Parquet to model tensors: trials, channel selection, splits, z-scores, windows.
 
+Two units of data: sliding windows over continuous trials (default), or whole time-normalised
+gait cycles (``load_cycle_windows``: one cycle of ``--points`` samples per example).
+
 Numpy only: torch is imported by the training code, not here. Windows slide over continuous
 trials (``length``, ``stride``). Trials that exist only as time-normalised mean cycles (WBDS)
 are made continuous by tiling their cycle at an assumed stride time (``CYCLE_SECONDS``), right
@@ -309,6 +312,51 @@ def make_windows(trials: list[TrialData], inputs: list[str], targets: list[str] 
     if targets:
         y_arr = np.stack(ys).astype(np.float32) if ys else np.zeros((0, length, len(targets)), np.float32)
     return Windows(x_arr, y_arr, who, names, starts)
+
+
+def load_cycle_windows(paths: list[str | Path], inputs: list[str], targets: list[str] | None,
+                       subjects: list[str] | None = None) -> Windows:
+    """Every time-normalised gait cycle of the ingest outputs as one 'window' (points x channels).
+
+    Cycles missing an input channel, or with a non-finite input sample, are skipped; NaN targets
+    are kept (ignored by the loss). ``starts`` holds each cycle's index, ``trials`` its
+    ``trial/side``.
+    """
+    wanted = set(subjects) if subjects is not None else None
+    xs, ys, who, names, index = [], [], [], [], []
+    for path in dataset_files(paths):
+        if not path.name.endswith(schema.CYCLES_SUFFIX):
+            continue
+        columns = _read_columns(path)
+        if not columns.get("side", np.array([])).size:
+            continue
+        if any(c not in columns for c in inputs) or (targets and any(c not in columns for c in targets)):
+            continue
+        subject = str(columns["subject"][0])
+        if wanted is not None and subject not in wanted:
+            continue
+        sides, cycles = np.asarray(columns["side"]).astype(str), np.asarray(columns["cycle"])
+        for side, cycle in sorted({(a, int(b)) for a, b in zip(sides, cycles)}):
+            rows = (sides == side) & (cycles == cycle)
+            x = np.column_stack([np.asarray(columns[c], dtype=np.float64)[rows] for c in inputs])
+            if not np.isfinite(x).all():
+                continue
+            y = np.column_stack([np.asarray(columns[c], dtype=np.float64)[rows] for c in targets]) if targets else None
+            if y is not None and not np.isfinite(y).any():
+                continue
+            xs.append(x)
+            ys.append(y)
+            who.append(subject)
+            names.append(f"{columns['trial'][0]}/{side}")
+            index.append(cycle)
+    points = xs[0].shape[0] if xs else 0
+    if any(x.shape[0] != points for x in xs):
+        raise DataError("cycles of different lengths: ingest every source with the same --points")
+    x_arr = np.stack(xs).astype(np.float32) if xs else np.zeros((0, points, len(inputs)), np.float32)
+    y_arr = None
+    if targets:
+        y_arr = np.stack(ys).astype(np.float32) if ys else np.zeros((0, points, len(targets)), np.float32)
+    return Windows(x_arr, y_arr, who, names, index)
 
 
 def require_windows(windows: Windows, what: str) -> Windows:

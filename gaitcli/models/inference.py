@@ -84,6 +84,7 @@ class Predictor:
         self.inputs: list[str] = list(self.meta["inputs"])
         self.outputs: list[str] = list(self.meta["outputs"])
         self.window = int(self.meta["window"])
+        self.unit = str(self.meta.get("unit", "windows"))  # "windows" or "cycles"
         self.rate = float(self.meta.get("rate_hz", 100.0))
         self.in_norm = Normalizer.from_dict(self.meta["input_norm"])
         self.out_norm = Normalizer.from_dict(self.meta["output_norm"])
@@ -94,11 +95,14 @@ class Predictor:
     def predict(self, path: str | Path, joint: str = "all", side: str = "both", stride: int | None = None,
                 mass_kg: float | None = None) -> Prediction:
         path = Path(path)
-        time, inputs, subject, mass, cycles = self._inputs(path, mass_kg)
         wanted = joint_channels(self.outputs, joint, side)
         if not wanted:
             raise UsageError(f"the model predicts no {joint} channels for side {side} (it has {', '.join(self.outputs)})")
-        median, spread = self._run(inputs, stride or max(1, self.window // 4))
+        if self.unit == "cycles":
+            time, median, spread, subject, mass, cycles = self._run_cycles(path, mass_kg)
+        else:
+            time, inputs, subject, mass, cycles = self._inputs(path, mass_kg)
+            median, spread = self._run(inputs, stride or max(1, self.window // 4))
         if np.isnan(median).all():
             raise DataError(f"{path}: no stretch of {self.window} samples ({self.window / self.rate:.2f} s) "
                             "with every input channel present")
@@ -133,6 +137,35 @@ class Predictor:
         self._check_inputs(path, list(trial.values))
         inputs = np.column_stack([trial.values[c] for c in self.inputs])
         return trial.time, inputs, trial.subject, mass_kg or trial.mass_kg, []
+
+    def _run_cycles(self, path: Path, mass_kg: float | None):
+        """A cycle model: each detected gait cycle predicted whole, then mapped back onto time;
+        where cycles overlap (left and right), the median and the spread across them."""
+        from gaitcli.data.ingest import IngestOptions, build_trial
+        from gaitcli.train.workflows import predict_windows
+
+        if path.suffix.lower() == ".parquet":
+            raise UsageError(f"{path}: a cycle model predicts from the trial's own files (.mot, .sto, .c3d)")
+        trial = build_trial([path], IngestOptions(rate=self.rate, mass_kg=mass_kg, points=self.window))
+        ts = trial.continuous
+        self._check_inputs(path, trial.channels)
+        if not trial.cycles:
+            raise DataError(f"{path}: no valid gait cycle found; a cycle model needs at least one")
+        columns = [trial.channels.index(c) for c in self.inputs]
+        inputs = trial.cycle_values[:, :, columns].astype(np.float32)
+        keep = np.isfinite(inputs).all(axis=(1, 2))
+        predicted = predict_windows(self.model, inputs[keep], self.in_norm, self.out_norm)
+        stack = np.full((len(ts), int(keep.sum()), len(self.outputs)), np.nan)
+        for k, (cycle, values) in enumerate(zip([c for c, ok in zip(trial.cycles, keep) if ok], predicted)):
+            inside = (ts.time >= cycle.start) & (ts.time <= cycle.end)
+            grid = np.linspace(cycle.start, cycle.end, values.shape[0])
+            for j in range(len(self.outputs)):
+                stack[inside, k, j] = np.interp(ts.time[inside], grid, values[:, j])
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return ts.time, np.nanmedian(stack, axis=1), np.nanstd(stack, axis=1), trial.subject, trial.mass_kg, trial.cycles
 
     def _check_inputs(self, path: Path, available: list[str]) -> None:
         missing = [c for c in self.inputs if c not in available]

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from gaitcli import __version__
-from gaitcli.data.windows import (Normalizer, Split, TrialData, Windows, label_subset, load_trials, make_windows,
-                                  require_windows, select_channels, split_subjects)
+from gaitcli.data.windows import (Normalizer, Split, TrialData, Windows, label_subset, load_cycle_windows,
+                                  load_trials, make_windows, require_windows, select_channels, split_subjects)
 from gaitcli.errors import DataError, UsageError
 from gaitcli.train.loop import FitResult, ProgressCallback, TrainConfig, fit
 
@@ -27,7 +27,8 @@ from gaitcli.train.loop import FitResult, ProgressCallback, TrainConfig, fit
 class DataSpec:
     inputs: str | list[str] = "sagittal-angles"
     targets: str | list[str] = "sagittal-moments"
-    window: int = 64  # Li 2025
+    unit: str = "windows"  # "windows" over continuous trials, or whole time-normalised "cycles"
+    window: int = 64  # Li 2025 (with unit "cycles" the cycle's --points from ingest)
     stride: int = 8
     test_fraction: float = 0.2  # Gait2Hip-60: 20 % of subjects held out
     val_fraction: float = 0.1
@@ -57,6 +58,23 @@ def _apply_exclusions(trials: list[TrialData], rules: list[tuple[str, str]]) -> 
                     trial.values[name] = np.full_like(trial.values[name], np.nan)
                     notes.append(f"{trial.subject}/{trial.trial}: {name} excluded")
     return notes
+
+
+def examples(data: list[str | Path], trials: list[TrialData], inputs: list[str], targets: list[str] | None,
+             spec: DataSpec, subjects: list[str]) -> Windows:
+    """Training examples of the spec's unit for some subjects, with known-bad labels set to NaN."""
+    if spec.unit == "cycles":
+        found = load_cycle_windows(data, inputs, targets, subjects)
+        if targets and spec.exclude_labels and found.targets is not None:
+            for i, (subject, name) in enumerate(zip(found.subjects, found.trials)):
+                for trial_glob, channel_glob in spec.exclude_labels:
+                    if fnmatch.fnmatch(f"{subject}/{name.rsplit('/', 1)[0]}", trial_glob):
+                        cols = [j for j, c in enumerate(targets) if fnmatch.fnmatch(c, channel_glob)]
+                        found.targets[i][:, cols] = np.nan
+        return found
+    if spec.unit != "windows":
+        raise UsageError(f"unit must be windows or cycles, not {spec.unit!r}")
+    return make_windows(trials, inputs, targets, spec.window, spec.stride, subjects)
 
 
 def _subjects_with(trials: list[TrialData], channels: list[str]) -> list[str]:
@@ -92,8 +110,9 @@ def pretrain(data: list[str | Path], out: Path, model_name: str, spec: DataSpec,
     if len(subjects) < 2:
         raise DataError(f"pretraining needs at least 2 subjects with {', '.join(inputs)}; found {len(subjects)}")
     split = split_subjects(subjects, spec.test_fraction, spec.val_fraction, spec.seed, spec.test_subjects)
-    train = require_windows(make_windows(trials, inputs, None, spec.window, spec.stride, split.train), "training")
-    val = make_windows(trials, inputs, None, spec.window, spec.stride, split.val)
+    train = require_windows(examples(data, trials, inputs, None, spec, split.train), "training")
+    val = examples(data, trials, inputs, None, spec, split.val)
+    spec.window = int(train.inputs.shape[1])
     norm = Normalizer.fit(inputs, train.inputs)
     model = create_model(model_name, in_channels=len(inputs), out_channels=len(inputs), **(model_overrides or {}))
     result = fit(model, norm.apply(train.inputs), None, norm.apply(val.inputs) if len(val) else None, None, cfg,
@@ -121,6 +140,7 @@ def finetune(checkpoint: Path | None, data: list[str | Path], out: Path, spec: D
             raise UsageError(f"{checkpoint}: the model was pretrained on {', '.join(inputs)}; "
                              "fine-tuning must use the same input channels")
         spec.window = int(base_meta.get("window", spec.window))
+        spec.unit = str(base_meta.get("unit", spec.unit))
         if from_scratch:  # the papers' baseline: same architecture, random initial weights
             model = model_from_config(base_meta["model"])
     elif model_name:
@@ -139,12 +159,13 @@ def finetune(checkpoint: Path | None, data: list[str | Path], out: Path, spec: D
     train_subjects = split.train
     if spec.label_sampling == "subject" and spec.label_fraction < 1.0:
         train_subjects = label_subset(split.train, spec.label_fraction, spec.seed)
-    train = require_windows(make_windows(trials, inputs, targets, spec.window, spec.stride, train_subjects), "training")
+    train = require_windows(examples(data, trials, inputs, targets, spec, train_subjects), "training")
     if spec.label_sampling == "window" and spec.label_fraction < 1.0:
         keep = np.random.default_rng(spec.seed).random(len(train)) < spec.label_fraction
         keep[np.random.default_rng(spec.seed).integers(len(train))] = True
         train = train.subset(keep)
-    val = make_windows(trials, inputs, targets, spec.window, spec.stride, split.val)
+    val = examples(data, trials, inputs, targets, spec, split.val)
+    spec.window = int(train.inputs.shape[1])
     in_norm = Normalizer.from_dict(base_meta["input_norm"]) if "input_norm" in base_meta else Normalizer.fit(inputs, train.inputs)
     out_norm = Normalizer.fit(targets, train.targets)
     model.reset_head(len(targets))
@@ -157,7 +178,7 @@ def finetune(checkpoint: Path | None, data: list[str | Path], out: Path, spec: D
     metadata.update(pretrained_from=str(checkpoint) if checkpoint and not from_scratch else None,
                     from_scratch=from_scratch or checkpoint is None, train_subjects_used=train_subjects,
                     excluded_labels=excluded[:50])
-    test = make_windows(trials, inputs, targets, spec.window, spec.stride, split.test)
+    test = examples(data, trials, inputs, targets, spec, split.test)
     if len(test):
         metadata["test_metrics"] = window_metrics(model, test, in_norm, out_norm, targets)
     save_checkpoint(out, model, metadata)
@@ -183,7 +204,8 @@ def window_metrics(model, windows: Windows, in_norm: Normalizer, out_norm: Norma
 
     pred = predict_windows(model, windows.inputs, in_norm, out_norm)
     n, t, c = windows.targets.shape
-    frame = pd.DataFrame({"subject": np.repeat(windows.subjects, t)})
+    frame = pd.DataFrame({"subject": np.repeat(windows.subjects, t), "trial": np.repeat(windows.trials, t),
+                          "cycle": np.repeat(np.arange(n), t)})  # each window or cycle: one peak-error unit
     for j, name in enumerate(targets):
         frame[name] = windows.targets[:, :, j].reshape(-1)
         frame[name + "_pred"] = pred[:, :, j].reshape(-1)
@@ -216,7 +238,8 @@ def _metadata(model, cfg: TrainConfig, spec: DataSpec, inputs: list[str], output
     return {
         "model": model.config.to_dict(), "task": cfg.task, "gait_version": __version__,
         "inputs": inputs, "inputs_spec": spec.inputs if isinstance(spec.inputs, str) else None,
-        "outputs": outputs, "units": units, "rate_hz": 100.0, "window": spec.window, "stride": spec.stride,
+        "outputs": outputs, "units": units, "rate_hz": 100.0, "unit": spec.unit, "window": spec.window,
+        "stride": spec.stride,
         "input_norm": in_norm.to_dict(), "output_norm": out_norm.to_dict(), "split": split.to_dict(),
         "train_config": asdict(cfg), "data_fingerprint": data_fingerprint(trials),
         "data_subjects": sorted({t.subject for t in trials}), "train_windows": len(train), "val_windows": len(val),
