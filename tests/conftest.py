@@ -15,6 +15,18 @@ LABELED = SHARED / "labeled"
 EXAMPLES = REPO / "examples"
 
 
+@pytest.fixture()
+def one_torch_thread():
+    """Tiny models gain nothing from intra-op threads, and on a busy 2-core machine OpenMP's
+    spinning threads make them tens of times slower: one thread per test."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def real() -> Path:
     return REAL

@@ -25,14 +25,7 @@ META = {"channels": ["knee_angle_r", "knee_angle_l"], "units": {"knee_angle_r": 
         "normalization": {"mean": np.array([1.5, -2.0]), "std": [3.0, 4.0]}, "epochs": np.int64(12)}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from intra-op threads, and on a busy 2-core machine OpenMP's
-    spinning threads make them tens of times slower: one thread per test here."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _tiny(arch: str = "transformer", **kw):

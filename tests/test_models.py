@@ -21,14 +21,7 @@ from gaitcli.models.registry import list_architectures
 MODELS = list_models()
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from intra-op threads, and on a busy 2-core machine OpenMP's
-    spinning threads make them tens of times slower: one thread per test here."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _length(model: GaitModel, t: int = 48) -> int:

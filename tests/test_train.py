@@ -155,3 +155,19 @@ def test_cycle_unit_trains_predicts_and_evaluates(tiny_models, real, tmp_path):
     assert prediction.cycles and np.isfinite(prediction.values).any(axis=1).mean() > 0.5
     report = evaluate(tmp_path / "t.safetensors", [tiny_models["data"]], split="test")
     assert "peak_error" in set(report.summary.metric)
+
+
+def test_label_exclusion_rules_mask_channels_and_drop_empty_examples():
+    import numpy as np
+
+    from gaitcli.data.windows import Windows
+    from gaitcli.train.workflows import _exclude
+
+    targets = ["hip_flexion_r_moment", "knee_angle_r_moment"]
+    found = Windows(np.zeros((3, 4, 1), np.float32), np.ones((3, 4, 2), np.float32), ["A", "B", "B"],
+                    ["walk", "walk/r", "run"], [0, 0, 0])
+    kept, notes = _exclude(found, targets, [("B/walk", "hip_*"), ("B/run", "*")])
+    assert len(kept) == 2 and notes == ["B/run: hip_flexion_r_moment excluded", "B/run: knee_angle_r_moment excluded",
+                                        "B/walk: hip_flexion_r_moment excluded"]
+    assert np.isnan(kept.targets[1][:, 0]).all() and np.isfinite(kept.targets[1][:, 1]).all()
+    assert np.isfinite(kept.targets[0]).all()

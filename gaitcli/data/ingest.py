@@ -28,7 +28,7 @@ from gaitcli.data import schema
 from gaitcli.data.cycles import count_reasons
 from gaitcli.data.timeseries import SIDES, Recording
 from gaitcli.data.trials import Trial, TrialOptions, assemble
-from gaitcli.errors import GaitError, ReadError, UnsupportedFile, UsageError, debug_enabled
+from gaitcli.errors import GaitError, ReadError, UsageError, debug_enabled
 from gaitcli.io import readers
 
 # File-name tokens that name a file's role in a trial rather than the trial itself.
@@ -280,19 +280,12 @@ def process_group(group: TrialGroup, out: Path, options: IngestOptions,
     for f in group.files:
         try:
             recs.append(_read(f, group))
-        except UnsupportedFile as exc:
-            failures.append(Problem(str(f), exc.reason))
-        except ReadError as exc:
+        except ReadError as exc:  # UnsupportedFile included
             failures.append(Problem(str(f), exc.reason))
     if not recs:
         return TrialOutcome(None, failures, None)
-    named = next((r.subject.name for r in recs if r.subject.name), None)
-    if group.subject_from_folder and named:
-        group = TrialGroup(_safe(named), group.trial, group.files)
     try:
-        mass, mass_source, height = resolve_mass(group, recs, options, subjects)
-        trial = assemble(recs, group.subject, group.trial, options.condition, mass, mass_source,
-                         height, options, slot_sides=_slot_sides(recs))
+        trial = _assemble_group(group, recs, options, subjects)
         outputs = write_trial(trial, out, hashes, options)
     except GaitError as exc:
         return TrialOutcome(None, failures + [Problem(_label(group), str(exc))], None)
@@ -332,6 +325,17 @@ def _slot_sides(recs: list[Recording]) -> dict[Path, dict[str, str]]:
     return {r.path: slot_sides_for(r.path) for r in recs if r.format in ("mot", "sto")}
 
 
+def _assemble_group(group: TrialGroup, recs: list[Recording], options: IngestOptions,
+                    subjects: dict[str, dict[str, float]]) -> Trial:
+    """Subject id, body mass and the canonical trial, the same for ``ingest`` and ``predict``."""
+    named = next((r.subject.name for r in recs if r.subject.name), None)
+    if group.subject_from_folder and named:
+        group = TrialGroup(_safe(named), group.trial, group.files)
+    mass, mass_source, height = resolve_mass(group, recs, options, subjects)
+    return assemble(recs, group.subject, group.trial, options.condition, mass, mass_source, height, options,
+                    slot_sides=_slot_sides(recs))
+
+
 def build_trial(files: list[str | Path], options: IngestOptions | None = None) -> Trial:
     """Read and assemble the files of one capture, in memory (what ``predict`` uses).
 
@@ -345,12 +349,9 @@ def build_trial(files: list[str | Path], options: IngestOptions | None = None) -
     groups = group_trials([p.resolve() for p in paths], options.subject_pattern)
     if len(groups) != 1:
         raise UsageError("the files given do not form one trial: " + ", ".join(p.name for p in paths))
-    group = groups[0]
-    recs = [_read(f, group) for f in group.files]
+    recs = [_read(f, groups[0]) for f in groups[0].files]
     subjects = read_subjects_csv(options.subjects_csv) if options.subjects_csv else {}
-    mass, mass_source, height = resolve_mass(group, recs, options, subjects)
-    return assemble(recs, group.subject, group.trial, options.condition, mass, mass_source, height, options,
-                    slot_sides=_slot_sides(recs))
+    return _assemble_group(groups[0], recs, options, subjects)
 
 
 # -- writing -----------------------------------------------------------------------------------

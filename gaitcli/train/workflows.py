@@ -49,15 +49,21 @@ def data_fingerprint(trials: list[TrialData]) -> str:
     return digest.hexdigest()[:16]
 
 
-def _apply_exclusions(trials: list[TrialData], rules: list[tuple[str, str]]) -> list[str]:
-    notes = []
-    for trial in trials:
+def _exclude(found: Windows, targets: list[str], rules: list[tuple[str, str]]) -> tuple[Windows, list[str]]:
+    """Known-bad labels set to NaN (rules: trial glob on ``subject/trial``, channel glob); examples
+    left with no label at all are dropped. Returns the examples and what was excluded."""
+    if not rules or found.targets is None:
+        return found, []
+    notes: set[str] = set()
+    for i, (subject, name) in enumerate(zip(found.subjects, found.trials)):
+        trial = f"{subject}/{name.split('/')[0]}"  # cycle examples are named trial/side
         for trial_glob, channel_glob in rules:
-            if fnmatch.fnmatch(f"{trial.subject}/{trial.trial}", trial_glob):
-                for name in [c for c in trial.values if fnmatch.fnmatch(c, channel_glob)]:
-                    trial.values[name] = np.full_like(trial.values[name], np.nan)
-                    notes.append(f"{trial.subject}/{trial.trial}: {name} excluded")
-    return notes
+            if fnmatch.fnmatch(trial, trial_glob):
+                for j, channel in enumerate(targets):
+                    if fnmatch.fnmatch(channel, channel_glob):
+                        found.targets[i][:, j] = np.nan
+                        notes.add(f"{trial}: {channel} excluded")
+    return found.subset(np.isfinite(found.targets).any(axis=(1, 2))), sorted(notes)
 
 
 def examples(data: list[str | Path], trials: list[TrialData], inputs: list[str], targets: list[str] | None,
@@ -65,16 +71,11 @@ def examples(data: list[str | Path], trials: list[TrialData], inputs: list[str],
     """Training examples of the spec's unit for some subjects, with known-bad labels set to NaN."""
     if spec.unit == "cycles":
         found = load_cycle_windows(data, inputs, targets, subjects)
-        if targets and spec.exclude_labels and found.targets is not None:
-            for i, (subject, name) in enumerate(zip(found.subjects, found.trials)):
-                for trial_glob, channel_glob in spec.exclude_labels:
-                    if fnmatch.fnmatch(f"{subject}/{name.rsplit('/', 1)[0]}", trial_glob):
-                        cols = [j for j, c in enumerate(targets) if fnmatch.fnmatch(c, channel_glob)]
-                        found.targets[i][:, cols] = np.nan
-        return found
-    if spec.unit != "windows":
+    elif spec.unit == "windows":
+        found = make_windows(trials, inputs, targets, spec.window, spec.stride, subjects)
+    else:
         raise UsageError(f"unit must be windows or cycles, not {spec.unit!r}")
-    return make_windows(trials, inputs, targets, spec.window, spec.stride, subjects)
+    return _exclude(found, targets or [], spec.exclude_labels)[0]
 
 
 def _subjects_with(trials: list[TrialData], channels: list[str]) -> list[str]:
@@ -150,7 +151,6 @@ def finetune(checkpoint: Path | None, data: list[str | Path], out: Path, spec: D
         raise UsageError("give a pretrained checkpoint, or --from-scratch with --model NAME")
 
     trials = load_trials(data)
-    excluded = _apply_exclusions(trials, spec.exclude_labels)
     targets = select_channels(spec.targets)
     subjects = _subjects_with(trials, inputs + targets)
     if len(subjects) < 2:
@@ -177,7 +177,7 @@ def finetune(checkpoint: Path | None, data: list[str | Path], out: Path, spec: D
                          split, trials, train, val, result)
     metadata.update(pretrained_from=str(checkpoint) if checkpoint and not from_scratch else None,
                     from_scratch=from_scratch or checkpoint is None, train_subjects_used=train_subjects,
-                    excluded_labels=excluded[:50])
+                    excluded_labels=spec.exclude_labels)
     test = examples(data, trials, inputs, targets, spec, split.test)
     if len(test):
         metadata["test_metrics"] = window_metrics(model, test, in_norm, out_norm, targets)
