@@ -161,11 +161,8 @@ class Predictor:
             grid = np.linspace(cycle.start, cycle.end, values.shape[0])
             for j in range(len(self.outputs)):
                 stack[inside, k, j] = np.interp(ts.time[inside], grid, values[:, j])
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return ts.time, np.nanmedian(stack, axis=1), np.nanstd(stack, axis=1), trial.subject, trial.mass_kg, trial.cycles
+        median, spread = _median_spread(stack)
+        return ts.time, median, spread, trial.subject, trial.mass_kg, trial.cycles
 
     def _check_inputs(self, path: Path, available: list[str]) -> None:
         missing = [c for c in self.inputs if c not in available]
@@ -193,12 +190,16 @@ class Predictor:
                 ok = slots < depth
                 stack[rows[ok], slots[ok]] = values[ok]
                 filled[rows] += 1
-        with np.errstate(all="ignore"):
-            import warnings
+        return _median_spread(stack)
 
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN samples stay NaN
-                return np.nanmedian(stack, axis=1), np.nanstd(stack, axis=1)
+
+def _median_spread(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Median and SD over axis 1 (the windows or cycles covering each sample); NaN where none does."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN samples stay NaN
+        return np.nanmedian(stack, axis=1), np.nanstd(stack, axis=1)
 
 
 def _segment_tails(finite: np.ndarray, length: int, taken: set[int]) -> list[int]:
