@@ -8,11 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from gaitcli.cli.main import app
-from gaitcli.cli.not_built import COMMANDS
 from gaitcli.data.describe import describe
 from gaitcli.io.readers import read_recording
 
@@ -42,13 +40,6 @@ def test_every_command_has_help_and_a_docs_page():
     for command in app.registered_commands:
         assert command.name and (command.help or command.callback.__doc__), command.name
         assert (docs / f"{command.name}.md").is_file(), command.name
-
-
-@pytest.mark.parametrize("name", [c[0] for c in COMMANDS])
-def test_unbuilt_commands_say_so_and_fail(name):
-    result = runner.invoke(app, [name, "whatever.mot"])
-    assert result.exit_code == 1
-    assert "not built yet" in result.stderr and result.stdout == ""
 
 
 def test_inspect_json_equals_library(real):

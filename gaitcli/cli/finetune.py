@@ -30,7 +30,7 @@ def finetune(
     model: Annotated[str | None, typer.Option("--model", help="Architecture for --from-scratch without a checkpoint.")] = None,
     label_fraction: Annotated[float, typer.Option("--label-fraction", min=0.001, max=1.0, help="Fraction of the training labels used.")] = 1.0,
     label_sampling: Annotated[str, typer.Option("--label-sampling", help="subject (whole training subjects) or window.")] = "subject",
-    schedule: Annotated[str, typer.Option("--schedule", help="cosine (warm-up + cosine) or plateau (halve on plateau, Li 2025).")] = "cosine",
+    schedule: Annotated[str, typer.Option("--schedule", help="cosine (warm-up + cosine), constant (after warm-up) or plateau (halve on plateau, Li 2025).")] = "cosine",
     stride: Stride = 8,
     epochs: Epochs = 100,
     steps: Steps = None,
@@ -64,8 +64,8 @@ def finetune(
     def call():
         if label_sampling not in ("subject", "window"):
             raise UsageError(f"--label-sampling must be subject or window, not {label_sampling!r}")
-        if schedule not in ("cosine", "plateau"):
-            raise UsageError(f"--schedule must be cosine or plateau, not {schedule!r}")
+        if schedule not in ("cosine", "constant", "plateau"):
+            raise UsageError(f"--schedule must be cosine, constant or plateau, not {schedule!r}")
         base = None if checkpoint.lower() == "none" else Path(checkpoint)
         if base is None and not (from_scratch and model):
             raise UsageError("without a checkpoint, give --from-scratch --model NAME")

@@ -8,11 +8,11 @@ from typing import Annotated
 import typer
 
 from gaitcli import __version__
+from gaitcli.cli import benchmark as benchmark_cmd
 from gaitcli.cli import evaluate as evaluate_cmd
 from gaitcli.cli import finetune as finetune_cmd
 from gaitcli.cli import ingest as ingest_cmd
 from gaitcli.cli import inspect as inspect_cmd
-from gaitcli.cli import not_built
 from gaitcli.cli import predict as predict_cmd
 from gaitcli.cli import pretrain as pretrain_cmd
 
@@ -48,10 +48,7 @@ app.command("pretrain")(pretrain_cmd.pretrain)
 app.command("finetune")(finetune_cmd.finetune)
 app.command("predict")(predict_cmd.predict)
 app.command("evaluate")(evaluate_cmd.evaluate)
-for name, issue, summary in not_built.COMMANDS:
-    app.command(name, help=summary + " [not built yet]",
-                context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
-        not_built.make(name, issue))
+app.command("benchmark")(benchmark_cmd.benchmark)
 
 
 def main() -> None:

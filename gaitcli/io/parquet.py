@@ -20,10 +20,17 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
     try:
         with os.fdopen(handle, "wb") as out:
             out.write(payload)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; give it a normal file's mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_table(columns: "dict[str, Any] | pd.DataFrame", path: Path, metadata: dict[str, Any]) -> None:
@@ -45,6 +52,7 @@ def write_table(columns: "dict[str, Any] | pd.DataFrame", path: Path, metadata: 
     try:
         # Dictionary-encode the repeated key strings only; float channels gain nothing from it.
         pq.write_table(table, tmp, compression="snappy", use_dictionary=text)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)  # atomic: readers see the old file or the new one
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

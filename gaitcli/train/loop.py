@@ -10,7 +10,7 @@ Three tasks share it:
   - ``finetune``: inputs -> targets; MSE on the finite target samples (NaN labels, e.g. masked
     Plug-in Gait moments, are ignored).
 Inputs and targets arrive z-scored (statistics from the training subjects only). Optimiser:
-AdamW; learning rate: linear warm-up then cosine decay, or reduce-on-plateau; gradient
+AdamW; learning rate: linear warm-up then cosine decay or constant, or reduce-on-plateau; gradient
 clipping; early stopping on the validation loss; bf16 autocast on CUDA.
 """
 
@@ -43,7 +43,7 @@ class TrainConfig:
     min_lr_ratio: float = 0.01  # cosine decays to lr * this
     weight_decay: float = 1e-5  # Li 2025
     warmup_steps: int = 50
-    schedule: str = "cosine"  # "cosine" or "plateau" (factor 0.5 after `plateau_patience` epochs)
+    schedule: str = "cosine"  # "cosine", "constant" (after warm-up), or "plateau" (factor 0.5 after `plateau_patience` epochs)
     plateau_patience: int = 5
     grad_clip: float = 1.0
     mask_ratio: float = 0.1  # Li 2025: 10 %; Tan 2024 best: 12.5 %
@@ -57,6 +57,7 @@ class TrainConfig:
     bf16: bool = True
     seed: int = 0
     checkpoint_every: int = 0  # epochs between resumable states (0: only at the end / Ctrl-C)
+    keep_best: bool = True  # end with the best validation epoch's weights (False: the last epoch's)
 
 
 @dataclass
@@ -85,9 +86,11 @@ def resolve_device(name: str) -> torch.device:
 
 
 def lr_at(step: int, total_steps: int, cfg: TrainConfig) -> float:
-    """Linear warm-up, then cosine decay to lr * min_lr_ratio (a pure function of the step)."""
+    """Linear warm-up, then cosine decay to lr * min_lr_ratio, or constant (a pure function of the step)."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
+    if cfg.schedule == "constant":
+        return cfg.lr
     progress = min(1.0, (step - cfg.warmup_steps) / max(1, total_steps - cfg.warmup_steps))
     floor = cfg.lr * cfg.min_lr_ratio
     return floor + 0.5 * (cfg.lr - floor) * (1.0 + math.cos(math.pi * progress))
@@ -190,7 +193,8 @@ def fit(model: torch.nn.Module, train_x: np.ndarray, train_y: np.ndarray | None,
         val_x: np.ndarray | None, val_y: np.ndarray | None, cfg: TrainConfig,
         log_csv: Path | None = None, state_path: Path | None = None, resume: bool = False,
         on_progress: ProgressCallback | None = None) -> FitResult:
-    """Train ``model`` in place; on return it holds the weights of the best validation epoch."""
+    """Train ``model`` in place; on return it holds the weights of the best validation epoch
+    (or of the last epoch with ``cfg.keep_best`` False)."""
     if cfg.task not in TASKS:
         raise GaitError(f"task must be one of {', '.join(TASKS)}, not {cfg.task!r}")
     torch.manual_seed(cfg.seed)
@@ -267,7 +271,7 @@ def fit(model: torch.nn.Module, train_x: np.ndarray, train_y: np.ndarray | None,
         _save_state(state_path, model, optimizer, step, done, best, best_epoch, history)
     if board is not None:
         board.close()
-    if best_state is not None:
+    if best_state is not None and cfg.keep_best:
         model.load_state_dict(best_state)
     model.eval()
     return FitResult(best_val_loss=best, best_epoch=best_epoch, epochs_run=done + 1, steps=step,

@@ -38,6 +38,9 @@ class DataSpec:
     label_sampling: str = "subject"  # "subject" (whole subjects) or "window"
     # (trial glob, channel glob) pairs whose labels are known to be wrong: set to NaN, never learned
     exclude_labels: list[tuple[str, str]] = field(default_factory=list)
+    # an explicit subject split {"train": [...], "val": [...], "test": [...]} (benchmark folds);
+    # overrides the fractions, and the training subjects are used whole
+    split: dict[str, list[str]] | None = None
 
 
 def data_fingerprint(trials: list[TrialData]) -> str:
@@ -110,7 +113,8 @@ def pretrain(data: list[str | Path], out: Path, model_name: str, spec: DataSpec,
     subjects = _subjects_with(trials, inputs)
     if len(subjects) < 2:
         raise DataError(f"pretraining needs at least 2 subjects with {', '.join(inputs)}; found {len(subjects)}")
-    split = split_subjects(subjects, spec.test_fraction, spec.val_fraction, spec.seed, spec.test_subjects)
+    split = _explicit_split(spec, subjects) or split_subjects(subjects, spec.test_fraction, spec.val_fraction,
+                                                              spec.seed, spec.test_subjects)
     train = require_windows(examples(data, trials, inputs, None, spec, split.train), "training")
     val = examples(data, trials, inputs, None, spec, split.val)
     spec.window = int(train.inputs.shape[1])
@@ -155,9 +159,9 @@ def finetune(checkpoint: Path | None, data: list[str | Path], out: Path, spec: D
     subjects = _subjects_with(trials, inputs + targets)
     if len(subjects) < 2:
         raise DataError(f"fine-tuning needs at least 2 subjects with {', '.join(inputs + targets)}; found {len(subjects)}")
-    split = _finetune_split(base_meta, subjects, spec)
+    split = _explicit_split(spec, subjects) or _finetune_split(base_meta, subjects, spec)
     train_subjects = split.train
-    if spec.label_sampling == "subject" and spec.label_fraction < 1.0:
+    if spec.split is None and spec.label_sampling == "subject" and spec.label_fraction < 1.0:
         train_subjects = label_subset(split.train, spec.label_fraction, spec.seed)
     train = require_windows(examples(data, trials, inputs, targets, spec, train_subjects), "training")
     if spec.label_sampling == "window" and spec.label_fraction < 1.0:
@@ -183,6 +187,20 @@ def finetune(checkpoint: Path | None, data: list[str | Path], out: Path, spec: D
         metadata["test_metrics"] = window_metrics(model, test, in_norm, out_norm, targets)
     save_checkpoint(out, model, metadata)
     return metadata
+
+
+def _explicit_split(spec: DataSpec, subjects: list[str]) -> Split | None:
+    """The spec's explicit split, restricted to the subjects that have the channels."""
+    if spec.split is None:
+        return None
+    have = set(subjects)
+    parts = {part: sorted(s for s in spec.split.get(part, []) if s in have) for part in ("train", "val", "test")}
+    seen: set[str] = set()
+    for part, names in parts.items():
+        if seen & set(names):
+            raise UsageError(f"subject(s) {', '.join(sorted(seen & set(names)))} in two parts of the split")
+        seen |= set(names)
+    return Split(parts["train"], parts["val"], parts["test"])
 
 
 def _finetune_split(base_meta: dict, subjects: list[str], spec: DataSpec) -> Split:
