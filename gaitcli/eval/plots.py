@@ -214,7 +214,7 @@ def _label_bottom_axes(axes: list[Any], columns: int) -> None:
 
 
 def _waveform_legend(figure: Any, models: list[Any], colours: dict[Any, Any], bottom_in: float,
-                     height_in: float) -> None:
+                     height_in: float, bands: bool) -> None:
     """One legend for the figure, centred below the grid (where it covers no data)."""
     from matplotlib.legend_handler import HandlerTuple
     from matplotlib.lines import Line2D
@@ -222,23 +222,27 @@ def _waveform_legend(figure: Any, models: list[Any], colours: dict[Any, Any], bo
 
     # band under line, drawn in one legend slot
     handles = [(Patch(color=REFERENCE_BAND, alpha=0.35), Line2D([], [], color=REFERENCE_COLOUR, linewidth=1.6))]
-    handles += [(Patch(color=colours[m], alpha=BAND_ALPHA), Line2D([], [], color=colours[m], linewidth=1.6))
-                for m in models]
-    labels = ["reference (mean ± SD)"] + [f"{m} (mean ± SD)" for m in models]
+    if bands:
+        handles += [(Patch(color=colours[m], alpha=BAND_ALPHA), Line2D([], [], color=colours[m], linewidth=1.6))
+                    for m in models]
+    else:
+        handles += [(Line2D([], [], color=colours[m], linewidth=1.6),) for m in models]
+    labels = ["reference (mean ± SD)"] + [f"{m} (mean ± SD)" if bands else f"{m} (mean)" for m in models]
     figure.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.1 * bottom_in / height_in),
                   ncol=min(LEGEND_COLUMNS, len(labels)), frameon=False,
                   handler_map={tuple: HandlerTuple(ndivide=1)})
 
 
 def plot_waveforms(frame: pd.DataFrame, path: str | Path, title: str = "",
-                   units: dict[str, str] | None = None) -> Path:
+                   units: dict[str, str] | None = None, model_bands: bool | None = None) -> Path:
     """Reference vs predicted mean ± SD over gait cycles, one subplot per channel; a PNG at ``path``.
 
     ``frame`` columns: ``model`` (label), ``channel``, ``percent`` (0-100), ``cycle_id``,
     ``reference`` (may be NaN) and ``predicted``. Each subplot shows the reference mean ± SD
     across cycles (black line, grey band) and each model's predicted mean ± SD (coloured line
     and band), computed at each percent value with NaN left out. ``units`` maps channels to
-    their unit for the y labels.
+    their unit for the y labels. ``model_bands=None`` draws the models' SD bands only for up to
+    two models: more overlapping bands hide each other and the reference.
     """
     _require_columns(frame, WAVEFORM_COLUMNS, "waveform")
     out = _png_path(path)
@@ -247,6 +251,7 @@ def plot_waveforms(frame: pd.DataFrame, path: str | Path, title: str = "",
     channels = _ordered(frame["channel"])
     models = _ordered(frame["model"])
     colours = dict(zip(models, _colours(len(models))))
+    bands = len(models) <= 2 if model_bands is None else model_bands
     rows, columns = _grid_shape(len(channels))
     legend_rows = math.ceil((len(models) + 1) / LEGEND_COLUMNS)
     top_in, bottom_in = 0.45, 0.15 + 0.28 * legend_rows
@@ -263,7 +268,8 @@ def plot_waveforms(frame: pd.DataFrame, path: str | Path, title: str = "",
                 predicted = of_channel[of_channel["model"] == model]
                 if not predicted.empty:
                     colour = colours[model]
-                    _draw_band(ax, _mean_sd_by_percent(predicted, "predicted"), colour, colour, BAND_ALPHA)
+                    _draw_band(ax, _mean_sd_by_percent(predicted, "predicted"), colour, colour,
+                               BAND_ALPHA if bands else 0.0)
             ax.set_title(channel_label(str(channel)))
             ax.set_ylabel(units.get(str(channel), ""))
             ax.set_xlim(0, 100)
@@ -272,7 +278,7 @@ def plot_waveforms(frame: pd.DataFrame, path: str | Path, title: str = "",
         _label_bottom_axes(axes, columns)
         count = _cycle_count_text(frame)
         figure.suptitle(f"{title} ({count})" if title else count)
-        _waveform_legend(figure, models, colours, bottom_in, height_in)
+        _waveform_legend(figure, models, colours, bottom_in, height_in, bands)
         figure.tight_layout(rect=(0, bottom_in / height_in, 1, 1))
         return _save(figure, out)
 

@@ -233,15 +233,17 @@ def _figures(bench, out: Path, tables: BenchmarkTables) -> tuple[list[Path], str
     from gaitcli.eval import plots
 
     if not plots.matplotlib_available():
-        return [], "Figures were not drawn: matplotlib is not installed (`pip install matplotlib`, or the `plots` extra)."
+        return [], ("Figures were not drawn: matplotlib is not installed "
+                    "(`pip install matplotlib`, or the `plots` extra).")
     figures = []
     targets = select_channels(bench.config.targets)
     labels = _label_order(bench)
     unit = tables.units.get(targets[0], "")
     top = max(bench.config.label_fractions)
     if len(tables.waveforms):
-        figures.append(plots.plot_waveforms(_in_order(tables.waveforms, "model", labels, targets), out / "figures" / "waveforms.png",
-                                            title=f"Test subjects: reference vs predicted ({top:.0%} of labels)",
+        waves = _in_order(tables.waveforms, "model", labels, targets)
+        figures.append(plots.plot_waveforms(waves, out / "figures" / "waveforms.png",
+                                            title=f"Test subjects: reference vs predicted, {top:.0%} of labels",
                                             units=tables.units))
     at_top = tables.metrics[(tables.metrics["fraction"] == top) & (tables.metrics["metric"] == "rmse")]
     boxes = at_top.groupby(["label", "channel", "subject"], as_index=False)["value"].mean()
@@ -291,14 +293,15 @@ def render_markdown(bench, tables: BenchmarkTables, stats: pd.DataFrame, figures
              "then reported as mean ± SD across subjects.", ""]
     lines += ["## Test-set results", "", f"Label fraction {top:g}.", ""]
     overall = overall_table(tables.metrics, top)
-    lines += _table(overall, "label", "metric", ["rmse", "mae", "r2", "pearson_r", "rrmse"],
+    labels = _label_order(bench)
+    lines += _table(_in_order(overall, "label", labels), "label", "metric", ["rmse", "mae", "r2", "pearson_r", "rrmse"],
                     {"rmse": f"RMSE ({unit})", "mae": f"MAE ({unit})", "r2": "R²", "pearson_r": "r",
                      "rrmse": "rRMSE (%)"})
     lines += ["", "### Per channel (RMSE, " + unit + ")", ""]
     at = tables.metrics[(tables.metrics["fraction"] == top) & (tables.metrics["metric"] == "rmse")]
     per_channel = mean_sd(at.groupby(["label", "channel", "subject"], as_index=False)["value"].mean(), "value",
                           ["label", "channel"])
-    lines += _table(per_channel, "label", "channel", targets, {c: c for c in targets})
+    lines += _table(_in_order(per_channel, "label", labels), "label", "channel", targets, {c: c for c in targets})
     lines += ["", "### Pairwise comparisons", "",
               "Wilcoxon signed-rank tests on per-subject values, paired by subject; Holm correction over the "
               "pairs of each metric. ** p < 0.01, * p < 0.05, ns otherwise.", "",
@@ -313,7 +316,8 @@ def render_markdown(bench, tables: BenchmarkTables, stats: pd.DataFrame, figures
             per = sub.groupby(["label", "level", "subject"], as_index=False)["value"].mean()
             table = mean_sd(per, "value", ["label", "level"])
             lines += [f"{stratum}:", ""]
-            lines += _table(table, "label", "level", sorted(table["level"].unique(), key=_level_order), None)
+            levels = sorted(table["level"].unique(), key=_level_order)
+            lines += _table(_in_order(table, "label", labels), "label", "level", levels, None, with_n=True)
             lines.append("")
     if len(cfg.label_fractions) > 1:
         lines += ["", "## Data efficiency", "", f"RMSE ({unit}) on the test subjects by the fraction of training-pool "
@@ -321,7 +325,7 @@ def render_markdown(bench, tables: BenchmarkTables, stats: pd.DataFrame, figures
         curve = mean_sd(subject_means(tables.metrics, "rmse"), "value", ["label", "fraction"])
         fractions = sorted(curve["fraction"].unique())
         curve["fraction"] = curve["fraction"].map(lambda f: f"{f:g}")
-        lines += _table(curve, "label", "fraction", [f"{f:g}" for f in fractions], None)
+        lines += _table(_in_order(curve, "label", labels), "label", "fraction", [f"{f:g}" for f in fractions], None)
         versus = ssl_vs_scratch(tables.metrics)
         if len(versus):
             lines += ["", "SSL fine-tuned vs from scratch (Wilcoxon, Holm across fractions):", "",
@@ -336,7 +340,8 @@ def render_markdown(bench, tables: BenchmarkTables, stats: pd.DataFrame, figures
         lines.append(f"| {row.run_id.removeprefix('final/')} | {_fold_epochs(runs, row)} | {int(row.retrain_epochs)} | "
                      f"{row.train_examples} | {int(row.parameters or 0):,} | {row.seconds:.0f} |")
     lines.append("")
-    lines.append(f"Total training time {runs['seconds'].sum() / 60:.1f} min over {len(runs)} runs.")
+    lines.append(f"Training time summed over the {len(runs)} runs: {runs['seconds'].sum() / 60:.1f} min "
+                 "(with --jobs N, runs of a stage overlap, so the wall time is shorter).")
     lines += ["", "## Figures", ""]
     if figure_note:
         lines.append(figure_note)
@@ -359,15 +364,18 @@ def _fold_epochs(runs: pd.DataFrame, final) -> str:
     return ", ".join(str(int(e) + 1) for e in folds.sort_values("fold")["best_epoch"])
 
 
-def _table(frame: pd.DataFrame, row: str, column: str, columns: list[str], titles: dict[str, str] | None) -> list[str]:
-    """A Markdown table of "mean ± SD" cells: one line per ``row`` value, one column per ``column`` value."""
+def _table(frame: pd.DataFrame, row: str, column: str, columns: list[str], titles: dict[str, str] | None,
+           with_n: bool = False) -> list[str]:
+    """A Markdown table of "mean ± SD" cells (and the subject count): one line per ``row`` value (a
+    run label: in the order models were given), one column per ``column`` value."""
     titles = titles or {c: c for c in columns}
-    lines = ["| " + " | ".join([row] + [titles[c] for c in columns]) + " |", "|" + "---|" * (len(columns) + 1)]
-    for name, sub in frame.groupby(row, sort=True):
+    heading = "model" if row == "label" else row
+    lines = ["| " + " | ".join([heading] + [titles[c] for c in columns]) + " |", "|" + "---|" * (len(columns) + 1)]
+    for name, sub in frame.groupby(row, sort=False):
         cells = []
         for c in columns:
             hit = sub[sub[column].astype(str) == str(c)]
-            cells.append(_cell(hit.iloc[0]) if len(hit) else "")
+            cells.append(_cell(hit.iloc[0]) + (f" (n = {int(hit.iloc[0]['n'])})" if with_n else "") if len(hit) else "")
         lines.append("| " + " | ".join([str(name)] + cells) + " |")
     return lines
 

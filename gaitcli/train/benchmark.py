@@ -208,11 +208,11 @@ def plan(data: list[str | Path], cfg: BenchmarkConfig) -> Plan:
 
 
 def _check(cfg: BenchmarkConfig) -> None:
-    from gaitcli.models.registry import list_models
+    from gaitcli.models.registry import sequence_models
 
-    unknown = [m for m in cfg.models + cfg.pretrain if m not in list_models()]
+    unknown = [m for m in cfg.models + cfg.pretrain if m not in sequence_models()]
     if unknown:
-        raise UsageError(f"unknown model(s) {', '.join(unknown)}; available: {', '.join(list_models())}")
+        raise UsageError(f"unknown model(s) {', '.join(unknown)}; available: {', '.join(sequence_models())}")
     if not cfg.models:
         raise UsageError("--models: give at least one model")
     if cfg.unit not in ("cycles", "windows"):

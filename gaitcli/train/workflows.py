@@ -81,6 +81,14 @@ def examples(data: list[str | Path], trials: list[TrialData], inputs: list[str],
     return _exclude(found, targets or [], spec.exclude_labels)[0]
 
 
+def _require_sequence_model(name: str) -> None:
+    from gaitcli.models.registry import is_denoiser, sequence_models
+
+    if is_denoiser(name):
+        raise UsageError(f"{name} is a diffusion denoiser, not an inputs -> targets model; "
+                         f"choose one of {', '.join(sequence_models())}")
+
+
 def _subjects_with(trials: list[TrialData], channels: list[str]) -> list[str]:
     return sorted({t.subject for t in trials if t.has(channels)})
 
@@ -108,6 +116,7 @@ def pretrain(data: list[str | Path], out: Path, model_name: str, spec: DataSpec,
 
     if cfg.task not in ("pretrain", "contrastive"):
         raise UsageError(f"pretraining task must be pretrain or contrastive, not {cfg.task}")
+    _require_sequence_model(model_name)
     trials = load_trials(data)
     inputs = select_channels(spec.inputs)
     subjects = _subjects_with(trials, inputs)
@@ -149,6 +158,7 @@ def finetune(checkpoint: Path | None, data: list[str | Path], out: Path, spec: D
         if from_scratch:  # the papers' baseline: same architecture, random initial weights
             model = model_from_config(base_meta["model"])
     elif model_name:
+        _require_sequence_model(model_name)
         inputs = select_channels(spec.inputs)
         model = create_model(model_name, in_channels=len(inputs), out_channels=len(inputs), **(model_overrides or {}))
     else:
