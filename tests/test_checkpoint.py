@@ -17,8 +17,8 @@ from safetensors.torch import save_file
 
 from gaitcli import __version__
 from gaitcli.errors import ReadError
-from gaitcli.models import (create_model, list_models, load_checkpoint, load_training_state, read_checkpoint_metadata,
-                            save_checkpoint, save_training_state)
+from gaitcli.models import (DiffusionTransformer, create_model, list_models, load_checkpoint, load_training_state,
+                            read_checkpoint_metadata, save_checkpoint, save_training_state)
 from gaitcli.models import checkpoint as ckpt
 
 META = {"channels": ["knee_angle_r", "knee_angle_l"], "units": {"knee_angle_r": "deg"}, "sample_rate": 100.0,
@@ -67,8 +67,9 @@ def test_round_trip_is_exact(tmp_path, name):
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) and a[k].dtype == b[k].dtype for k in a)
     x = torch.randn(2, 16, 4)
+    kw = {"t": torch.tensor([0, 500])} if isinstance(model, DiffusionTransformer) else {}  # a denoiser's step
     with torch.no_grad():
-        assert torch.equal(loaded(x), model(x))
+        assert torch.equal(loaded(x, **kw), model(x, **kw))
     assert meta == read_checkpoint_metadata(path)
     assert [p.name for p in tmp_path.iterdir()] == [path.name], "no temporary file left behind"
 

@@ -12,9 +12,9 @@ import pytest
 import torch
 from torch import nn
 
-from gaitcli.models import (GaitModel, LSTMConfig, MambaConfig, TransformerConfig, config_from_dict, create_model,
-                            list_models, mamba_ssm_backbone_state_dict, model_from_config, selective_scan_parallel,
-                            selective_scan_ref)
+from gaitcli.models import (DiffusionTransformer, GaitModel, LSTMConfig, MambaConfig, TransformerConfig,
+                            config_from_dict, create_model, list_models, mamba_ssm_backbone_state_dict,
+                            model_from_config, selective_scan_parallel, selective_scan_ref)
 from gaitcli.models import mamba as mamba_module
 from gaitcli.models.registry import list_architectures
 
@@ -34,6 +34,13 @@ def _batch(model: GaitModel, b: int = 2, t: int = 48, seed: int = 0) -> torch.Te
     return torch.randn(b, _length(model, t), model.config.in_channels, generator=g)
 
 
+def _steps(model: GaitModel, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Extra forward inputs: a diffusion denoiser also takes its diffusion step t, one per window."""
+    if isinstance(model, DiffusionTransformer):
+        return {"t": torch.arange(x.shape[0]) * 97 % model.config.diffusion_steps}
+    return {}
+
+
 def _mask(x: torch.Tensor, every: int = 5) -> torch.Tensor:
     mask = torch.zeros(x.shape[:2], dtype=torch.bool)
     mask[:, 3::every] = True
@@ -44,10 +51,11 @@ def _mask(x: torch.Tensor, every: int = 5) -> torch.Tensor:
 # ---- the registry ------------------------------------------------------------------------------
 
 def test_registry_lists_the_presets():
-    assert {"transformer", "transformer_li2025", "transformer_tan2024", "lstm", "mamba"} <= set(MODELS)
+    assert {"transformer", "transformer_li2025", "transformer_tan2024", "lstm", "mamba", "diffusion",
+            "diffusion_gaitdynamics"} <= set(MODELS)
     assert MODELS == sorted(MODELS)
     assert list_models("transformer_*") == ["transformer_li2025", "transformer_tan2024"]
-    assert set(list_architectures()) == {"transformer", "lstm", "mamba"}
+    assert set(list_architectures()) == {"transformer", "lstm", "mamba", "diffusion_transformer"}
 
 
 def test_create_model_drops_none_overrides_and_names_bad_ones():
@@ -77,16 +85,17 @@ def test_output_shape(name):
     model = create_model(name).eval()
     assert isinstance(model, GaitModel)
     x = _batch(model)
+    kw = _steps(model, x)
     with torch.no_grad():
-        y = model(x)
-        h = model.encode(x)
+        y = model(x, **kw)
+        h = model.encode(x, **kw)
     assert y.shape == (x.shape[0], x.shape[1], model.config.out_channels)
     assert h.dim() == 3 and h.shape[0] == x.shape[0]
     assert torch.isfinite(y).all()
     with pytest.raises(ValueError, match="channels"):
-        model(torch.randn(1, _length(model), model.config.in_channels + 1))
+        model(torch.randn(x.shape[0], _length(model), model.config.in_channels + 1), **kw)
     with pytest.raises(ValueError, match="mask"):
-        model(x, torch.zeros(x.shape[0], x.shape[1] + 1, dtype=torch.bool))
+        model(x, torch.zeros(x.shape[0], x.shape[1] + 1, dtype=torch.bool), **kw)
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -96,7 +105,7 @@ def test_gradients_reach_every_parameter(name):
     x = _batch(model)
     for mask in (None, _mask(x)):
         model.zero_grad(set_to_none=True)
-        model(x, mask).square().mean().backward()
+        model(x, mask, **_steps(model, x)).square().mean().backward()
         for pname, p in model.named_parameters():
             if mask is None and pname == "mask_token":
                 assert p.grad is None, "the mask token is used only where something is masked"
@@ -110,13 +119,14 @@ def test_mask_hides_the_inputs(name):
     model = create_model(name).eval()
     x = _batch(model)
     mask = _mask(x)
+    kw = _steps(model, x)
     with torch.no_grad():
-        plain, masked = model(x), model(x, mask)
+        plain, masked = model(x, **kw), model(x, mask, **kw)
         assert not torch.allclose(plain[mask], masked[mask]), "masking must change the masked positions"
-        assert torch.equal(model(x, torch.zeros_like(mask)), plain), "an all-False mask is no mask"
+        assert torch.equal(model(x, torch.zeros_like(mask), **kw), plain), "an all-False mask is no mask"
         x2 = x.clone()
         x2[mask] = torch.randn_like(x2[mask]) * 10
-        torch.testing.assert_close(model(x2, mask), masked, msg="masked inputs must not be seen")
+        torch.testing.assert_close(model(x2, mask, **kw), masked, msg="masked inputs must not be seen")
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -126,7 +136,7 @@ def test_reset_head(name):
     model.reset_head(3)
     assert model.config.out_channels == 3 and model.head is not old_head
     x = _batch(model)
-    assert model(x).shape == (x.shape[0], x.shape[1], 3)
+    assert model(x, **_steps(model, x)).shape == (x.shape[0], x.shape[1], 3)
     assert model_from_config(model.config.to_dict()).config.out_channels == 3
     with pytest.raises(ValueError):
         model.reset_head(0)
@@ -158,8 +168,9 @@ def test_config_round_trip(name):
     assert rebuilt.config == model.config
     rebuilt.load_state_dict(model.state_dict(), strict=True)
     x = _batch(model)
+    kw = _steps(model, x)
     with torch.no_grad():
-        assert torch.equal(rebuilt(x), model(x))
+        assert torch.equal(rebuilt(x, **kw), model(x, **kw))
     with pytest.raises(ValueError, match="unknown"):
         config_from_dict({**d, "n_experts": 8})
     with pytest.raises(ValueError, match="unknown model architecture"):

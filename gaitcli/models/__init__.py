@@ -1,5 +1,6 @@
 """gait's models: one interface (``GaitModel``), a timm-style registry, three architectures
-(patch Transformer, bidirectional LSTM, Mamba) and safetensors checkpoints.
+(patch Transformer, bidirectional LSTM, Mamba), a diffusion denoiser (GaitDynamics; its schedule,
+loss and DDIM sampler are in ``gaitcli.models.diffusion``) and safetensors checkpoints.
 
     from gaitcli.models import create_model, list_models, save_checkpoint, load_checkpoint
     model = create_model("transformer_li2025", in_channels=6, out_channels=6)
@@ -30,6 +31,7 @@ _LAZY = {
     "MambaConfig": "mamba", "MambaModel": "mamba", "selective_scan": "mamba",
     "selective_scan_ref": "mamba", "selective_scan_parallel": "mamba",
     "mamba_ssm_backbone_state_dict": "mamba",
+    "DiffusionConfig": "diffusion", "DiffusionTransformer": "diffusion",
     # checkpoints (read_checkpoint_metadata needs neither torch nor safetensors)
     "save_checkpoint": "checkpoint", "load_checkpoint": "checkpoint",
     "read_checkpoint_metadata": "checkpoint", "save_training_state": "checkpoint",
@@ -42,6 +44,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .base import GaitModel, ModelConfig
     from .checkpoint import (load_checkpoint, load_training_state, read_checkpoint_metadata, save_checkpoint,
                              save_training_state)
+    from .diffusion import DiffusionConfig, DiffusionTransformer
     from .lstm import LSTMConfig, LSTMModel
     from .mamba import (MambaConfig, MambaModel, mamba_ssm_backbone_state_dict, selective_scan,
                         selective_scan_parallel, selective_scan_ref)

@@ -5,6 +5,9 @@ length::
 
     y = model(x, mask=None)      # x: [B, T, C_in] float, mask: [B, T] bool or None -> y: [B, T, C_out]
 
+The diffusion denoiser (``gaitcli.models.diffusion``) keeps this interface and takes one more input,
+the diffusion step of each window: ``model(x_t, mask=None, t=t)`` with ``t`` [B] integers.
+
 ``mask[b, t] = True`` hides time step ``t`` of sample ``b`` from the model (masked pretraining, or
 missing data at prediction time): the model never sees those input values, it sees a learnable
 mask embedding instead (where exactly that embedding lives is architecture specific and documented
@@ -12,7 +15,7 @@ on each model class). ``mask=None`` means nothing is hidden.
 
 Every model also has
 
-- ``config``: a dataclass (``TransformerConfig``, ``LSTMConfig``, ``MambaConfig``) holding the
+- ``config``: a dataclass (``TransformerConfig``, ``LSTMConfig``, ``MambaConfig``, ``DiffusionConfig``) holding the
   architecture name, ``in_channels``, ``out_channels`` and every hyperparameter, so that
   ``model_from_config(model.config.to_dict())`` rebuilds the same architecture;
 - ``blocks()``: the encoder blocks in input-to-output order (freeze the first K for fine-tuning);

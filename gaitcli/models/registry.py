@@ -26,12 +26,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from .base import GaitModel, ModelConfig
 
 __all__ = [
-    "register_model", "register_architecture", "create_model", "list_models", "is_model",
+    "register_model", "register_architecture", "create_model", "list_models", "is_model", "is_denoiser",
+    "sequence_models",
     "model_entrypoint", "list_architectures", "model_from_config", "config_from_dict", "build",
 ]
 
 # The modules holding architectures and their registered constructors, imported lazily.
-_MODEL_MODULES = ("gaitcli.models.transformer", "gaitcli.models.lstm", "gaitcli.models.mamba")
+_MODEL_MODULES = ("gaitcli.models.transformer", "gaitcli.models.lstm", "gaitcli.models.mamba",
+                  "gaitcli.models.diffusion")
 
 _model_entrypoints: dict[str, Callable[..., "GaitModel"]] = {}
 _architectures: dict[str, type] = {}
@@ -78,6 +80,16 @@ def list_models(pattern: str | None = None) -> list[str]:
     _load()
     names = sorted(_model_entrypoints)
     return [n for n in names if fnmatch.fnmatchcase(n, pattern)] if pattern else names
+
+
+def is_denoiser(name: str) -> bool:
+    """A diffusion denoiser (needs a diffusion step ``t``): not a kinematics -> kinetics model."""
+    return name.startswith("diffusion")
+
+
+def sequence_models() -> list[str]:
+    """The models that map input channels to output channels (what pretrain/finetune train)."""
+    return [n for n in list_models() if not is_denoiser(n)]
 
 
 def list_architectures() -> list[str]:
