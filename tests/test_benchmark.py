@@ -225,3 +225,14 @@ def test_windows_unit_scores_continuous_test_trials(tiny_models, tmp_path):
     metrics = pd.read_parquet(tmp_path / "w" / "metrics.parquet")
     assert set(metrics["subject"]) == set(bench.test) and np.isfinite(metrics.query("metric == 'rmse'")["value"]).all()
     assert (tmp_path / "w" / "report.md").exists()
+
+
+def test_waveforms_cut_each_sided_channel_at_its_own_cycles(finished):
+    from gaitcli.eval.report import _waveform_rows
+
+    frame = pd.read_parquet(finished / "runs" / "final" / "transformer-scratch-f1.000-s0" / "predictions.parquet")
+    waves = _waveform_rows(frame, ["knee_angle_r_moment", "knee_angle_l_moment"], "transformer", [])
+    for channel, side in (("knee_angle_r_moment", "r"), ("knee_angle_l_moment", "l")):
+        ids = waves.loc[waves.channel == channel, "cycle_id"]
+        assert len(ids) and ids.str.contains(f"/{side}/").all()
+    assert len(waves) == len(frame)  # every cycle once, under the channels of its side

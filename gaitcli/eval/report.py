@@ -134,12 +134,17 @@ def _waveform_rows(frame: pd.DataFrame, targets: list[str], label: str, data: li
             return cycle_waveforms(frame, data, targets, model=label)
         except DataError:  # test trials without recorded cycles (tiled mean cycles): no waveform
             return pd.DataFrame()
+    from gaitcli.eval.evaluate import channel_side
+
     parts = []
     cycle_id = frame["subject"].astype(str) + "/" + frame["trial"].astype(str) + "/" + frame["cycle"].astype(str)
+    cycle_side = frame["trial"].astype(str).str.rsplit("/", n=1).str[-1]  # cycle examples: "trial/side"
     for channel in targets:
-        parts.append(pd.DataFrame({"model": label, "channel": channel, "percent": frame["percent"].to_numpy(),
-                                   "cycle_id": cycle_id.to_numpy(), "reference": frame[channel].to_numpy(),
-                                   "predicted": frame[channel + "_pred"].to_numpy()}))
+        # a sided channel over its own side's cycles only: the other side's cycles shift it by half a cycle
+        own = (cycle_side == (channel_side(channel) or "r")).to_numpy(dtype=bool)
+        parts.append(pd.DataFrame({"model": label, "channel": channel, "percent": frame["percent"].to_numpy()[own],
+                                   "cycle_id": cycle_id.to_numpy()[own], "reference": frame[channel].to_numpy()[own],
+                                   "predicted": frame[channel + "_pred"].to_numpy()[own]}))
     return pd.concat(parts, ignore_index=True)
 
 
