@@ -58,7 +58,7 @@ def collect(bench, out: Path, results: dict[str, dict[str, Any]]) -> BenchmarkTa
     waveforms = pd.concat([w for w in waves if len(w)], ignore_index=True) if any(len(w) for w in waves) \
         else pd.DataFrame()
     return BenchmarkTables(metrics, strata, runs.sort_values("run_id").reset_index(drop=True), waveforms,
-                           _units(bench.data, targets))
+                           _units(out, bench.stage("final")[0]))
 
 
 def cycle_table(data: list[str]) -> pd.DataFrame:
@@ -148,22 +148,17 @@ def _waveform_rows(frame: pd.DataFrame, targets: list[str], label: str, data: li
     return pd.concat(parts, ignore_index=True)
 
 
-def _units(data: list[str], channels: list[str]) -> dict[str, str]:
-    from gaitcli.data.windows import load_trials
+def _units(out: Path, run) -> dict[str, str]:
+    """The targets' units, as the final model's checkpoint recorded them at training."""
+    from gaitcli.models.checkpoint import read_checkpoint_metadata
 
-    units: dict[str, str] = {}
-    for trial in load_trials(data):
-        for c in channels:
-            if c in trial.units and c not in units:
-                units[c] = trial.units[c]
-    return units
+    return dict(read_checkpoint_metadata(out / "runs" / run.run_id / "model.safetensors").get("units", {}))
 
 
-def subject_means(metrics: pd.DataFrame, metric: str, keys: list[str] | None = None) -> pd.DataFrame:
+def subject_means(metrics: pd.DataFrame, metric: str) -> pd.DataFrame:
     """One value per (run label, fraction, subject): the metric averaged over channels and seeds."""
-    keys = keys or []
     chosen = metrics[metrics["metric"] == metric]
-    return chosen.groupby(["label", "model", "variant", "fraction", *keys, "subject"], as_index=False)["value"].mean()
+    return chosen.groupby(["label", "model", "variant", "fraction", "subject"], as_index=False)["value"].mean()
 
 
 def overall_table(metrics: pd.DataFrame, fraction: float) -> pd.DataFrame:
@@ -176,20 +171,10 @@ def overall_table(metrics: pd.DataFrame, fraction: float) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
-def comparisons(metrics: pd.DataFrame, fraction: float, metric: str = "rmse",
-                keys: list[str] | None = None) -> pd.DataFrame:
-    """Pairwise Wilcoxon signed-rank tests between run labels on per-subject values, Holm-corrected
-    (within each combination of ``keys``, e.g. per channel)."""
+def comparisons(metrics: pd.DataFrame, fraction: float, metric: str = "rmse") -> pd.DataFrame:
+    """Pairwise Wilcoxon signed-rank tests between run labels on per-subject values, Holm-corrected."""
     at = metrics[(metrics["fraction"] == fraction) & (metrics["metric"] == metric)]
-    keys = keys or []
-    if not keys:
-        return pairwise_wilcoxon(subject_means(at, metric), "value", "label", "subject").assign(metric=metric)
-    parts = []
-    for key, sub in at.groupby(keys, sort=True):
-        per_subject = sub.groupby(["label", "subject"], as_index=False)["value"].mean()
-        values = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
-        parts.append(pairwise_wilcoxon(per_subject, "value", "label", "subject").assign(metric=metric, **values))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    return pairwise_wilcoxon(subject_means(at, metric), "value", "label", "subject").assign(metric=metric)
 
 
 def ssl_vs_scratch(metrics: pd.DataFrame, metric: str = "rmse") -> pd.DataFrame:

@@ -164,14 +164,14 @@ def plan(data: list[str | Path], cfg: BenchmarkConfig) -> Plan:
     _check(cfg)
     data = [str(d) for d in data]
     inputs, targets = select_channels(cfg.inputs), select_channels(cfg.targets)
-    sizes = _examples_per_subject(data, cfg, inputs, targets)
+    trials = load_trials(data)
+    sizes = _examples_per_subject(data, trials, cfg, inputs, targets)
     labelled = sorted(sizes)
     if len(labelled) < 3:
         raise DataError(f"the benchmark needs at least 3 subjects with {', '.join(inputs + targets)}; "
                         f"found {len(labelled)}")
     split = split_subjects(labelled, cfg.test_fraction, 0.0, cfg.split_seed)
     test, pool = split.test, split.train
-    trials = load_trials(data)
     from gaitcli.train.workflows import data_fingerprint
 
     fingerprint = data_fingerprint(trials)
@@ -253,13 +253,13 @@ def _variants(cfg: BenchmarkConfig) -> list[tuple[str, str]]:
     return variants
 
 
-def _examples_per_subject(data: list[str], cfg: BenchmarkConfig, inputs: list[str],
+def _examples_per_subject(data: list[str], trials, cfg: BenchmarkConfig, inputs: list[str],
                           targets: list[str]) -> dict[str, int]:
     """How many training examples (cycles or windows) each labelled subject has."""
     from gaitcli.train.workflows import examples
 
     spec = _spec(cfg, Split([], [], []))
-    found = examples(data, load_trials(data), inputs, targets, spec, None)
+    found = examples(data, trials, inputs, targets, spec, None)
     sizes: dict[str, int] = {}
     for subject in found.subjects:
         sizes[subject] = sizes.get(subject, 0) + 1
