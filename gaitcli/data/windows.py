@@ -53,6 +53,8 @@ class TrialData:
     mass_kg: float | None = None
     tiled: bool = False  # built from a mean cycle, not recorded continuously
     source: str = ""
+    height_m: float | None = None
+    events: list[dict] = field(default_factory=list)  # ingest's gait events: time, name, side, source
 
     def has(self, channels: list[str]) -> bool:
         return all(c in self.values for c in channels)
@@ -107,7 +109,8 @@ def _continuous(path: Path, meta: dict) -> TrialData:
     return TrialData(subject=str(meta.get("subject", path.parent.name)), trial=str(meta.get("trial", path.stem)),
                      condition=str(meta.get("condition", "")), time=np.asarray(columns["time"], dtype=np.float64),
                      values=values, units=dict(meta.get("units", {})), rate=float(meta.get("rate_hz") or 100.0),
-                     mass_kg=meta.get("mass_kg"), source=str(path))
+                     mass_kg=meta.get("mass_kg"), source=str(path), height_m=meta.get("height_m"),
+                     events=list(meta.get("events") or []))
 
 
 def _tiled(path: Path, meta: dict, cycle_seconds: float, rate: float = 100.0) -> TrialData | None:

@@ -38,7 +38,7 @@ from .registry import build, register_architecture, register_model
 __all__ = [
     "TransformerConfig", "TransformerModel", "EncoderBlock", "SelfAttention",
     "sinusoidal_positions", "rotary_cos_sin", "apply_rotary",
-    "transformer", "transformer_li2025", "transformer_tan2024",
+    "transformer", "transformer_li2025", "transformer_tan2024", "grf_refiner",
 ]
 
 
@@ -243,6 +243,15 @@ TAN2024: dict[str, Any] = dict(
     layer_norm_eps=1e-5, activation="relu", norm_first=False, patch_len=1, positions="sinusoidal",
     window=128)
 
+# GaitDynamics' force-refinement model (Tan et al. 2025, Methods): complete gait-state
+# kinematics -> both feet's GRF and CoP; 6 blocks of 8 heads, 512 feed-forward units, rotary
+# positions, dropout 0.1, LayerNorm eps 1e-5, ReLU. The paper gives no width: 128 here.
+# Channels follow gaitcli.data.gaitstate (47 kinematic in, 10 force out).
+GRF_REFINER: dict[str, Any] = dict(
+    in_channels=47, out_channels=10, d_model=128, n_heads=8, n_layers=6, d_ff=512, dropout=0.1,
+    layer_norm_eps=1e-5, activation="relu", norm_first=True, patch_len=1, positions="rotary",
+    window=150)
+
 # A CPU-sized default: 6 angles -> 6 moments, width 64, 4 blocks.
 DEFAULT: dict[str, Any] = dict(
     in_channels=6, out_channels=6, d_model=64, n_heads=4, n_layers=4, d_ff=256, dropout=0.1,
@@ -266,3 +275,9 @@ def transformer_li2025(**overrides: Any) -> TransformerModel:
 def transformer_tan2024(**overrides: Any) -> TransformerModel:
     """Tan et al. 2024: 6 blocks, 8 heads, width 192, ff 512, 48 channels, windows of 128, patch 1."""
     return build(TransformerModel, TAN2024, overrides, preset="transformer_tan2024")  # type: ignore[return-value]
+
+
+@register_model
+def grf_refiner(**overrides: Any) -> TransformerModel:
+    """GaitDynamics force refinement: 6 blocks, 8 heads, width 128, ff 512, rotary, 47 kinematic -> 10 force channels, windows of 150."""
+    return build(TransformerModel, GRF_REFINER, overrides, preset="grf_refiner")  # type: ignore[return-value]

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from gaitcli.errors import GaitError
 
-TASKS = ("pretrain", "contrastive", "finetune")
+TASKS = ("pretrain", "contrastive", "finetune", "diffusion")
 
 
 @dataclass
@@ -58,6 +58,7 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 0  # epochs between resumable states (0: only at the end / Ctrl-C)
     keep_best: bool = True  # end with the best validation epoch's weights (False: the last epoch's)
+    ema_decay: float = 0.999  # diffusion: the weights kept are this exponential moving average
 
 
 @dataclass
@@ -152,8 +153,24 @@ def batch_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None, 
     if cfg.task == "contrastive":
         (v1, m1), (v2, m2) = _augment(x, cfg, generator), _augment(x, cfg, generator)
         return info_nce(projector(_encoding(model, v1, m1)), projector(_encoding(model, v2, m2)), cfg.temperature)
+    if cfg.task == "diffusion":
+        from gaitcli.models.diffusion import diffusion_loss
+
+        return diffusion_loss(model, x, _schedule(model, x.device), generator)
     pred = model(x)
     return masked_mse(pred, y, torch.isfinite(y))
+
+
+_SCHEDULES: dict[tuple[int, str], dict[str, torch.Tensor]] = {}
+
+
+def _schedule(model: torch.nn.Module, device: torch.device) -> dict[str, torch.Tensor]:
+    from gaitcli.models.diffusion import cosine_schedule
+
+    key = (model.config.diffusion_steps, str(device))
+    if key not in _SCHEDULES:
+        _SCHEDULES[key] = {k: v.to(device) for k, v in cosine_schedule(model.config.diffusion_steps).items()}
+    return _SCHEDULES[key]
 
 
 @torch.no_grad()
@@ -194,7 +211,8 @@ def fit(model: torch.nn.Module, train_x: np.ndarray, train_y: np.ndarray | None,
         log_csv: Path | None = None, state_path: Path | None = None, resume: bool = False,
         on_progress: ProgressCallback | None = None) -> FitResult:
     """Train ``model`` in place; on return it holds the weights of the best validation epoch
-    (or of the last epoch with ``cfg.keep_best`` False)."""
+    (or of the last epoch with ``cfg.keep_best`` False; for ``task="diffusion"`` the EMA of the
+    weights, which a resume restarts from the resumed weights)."""
     if cfg.task not in TASKS:
         raise GaitError(f"task must be one of {', '.join(TASKS)}, not {cfg.task!r}")
     torch.manual_seed(cfg.seed)
@@ -215,6 +233,7 @@ def fit(model: torch.nn.Module, train_x: np.ndarray, train_y: np.ndarray | None,
     steps_per_epoch = max(1, math.ceil(x.shape[0] / cfg.batch_size))
     total_steps = cfg.max_steps or cfg.epochs * steps_per_epoch
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if (device.type == "cuda" and cfg.bf16) else _nullcontext()
+    ema = _ema(model, cfg)
 
     step, first_epoch, best, best_epoch, best_state, history = 0, 0, float("inf"), -1, None, []
     if resume and state_path is not None and state_path.exists():
@@ -240,6 +259,8 @@ def fit(model: torch.nn.Module, train_x: np.ndarray, train_y: np.ndarray | None,
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
                 optimizer.step()
+                if ema is not None:
+                    ema.update(model)
                 losses.append(float(loss.detach()))
                 step += 1
                 if cfg.max_steps and step >= cfg.max_steps:
@@ -271,11 +292,22 @@ def fit(model: torch.nn.Module, train_x: np.ndarray, train_y: np.ndarray | None,
         _save_state(state_path, model, optimizer, step, done, best, best_epoch, history)
     if board is not None:
         board.close()
-    if best_state is not None and cfg.keep_best:
+    if ema is not None:
+        ema.copy_to(model)
+    elif best_state is not None and cfg.keep_best:
         model.load_state_dict(best_state)
     model.eval()
     return FitResult(best_val_loss=best, best_epoch=best_epoch, epochs_run=done + 1, steps=step,
                      seconds=time.perf_counter() - began, history=history, interrupted=interrupted)
+
+
+def _ema(model: torch.nn.Module, cfg: TrainConfig):
+    """Diffusion keeps an exponential moving average of its weights; the model ends with it."""
+    if cfg.task != "diffusion":
+        return None
+    from gaitcli.models.diffusion import EMA
+
+    return EMA(model, cfg.ema_decay)
 
 
 def _projector(model: torch.nn.Module, x: torch.Tensor, device: torch.device) -> torch.nn.Module:
