@@ -30,10 +30,23 @@ def evaluate(
     csv: Annotated[Path | None, typer.Option("--csv", help="Folder for per_group.csv, summary.csv, pooled.csv.")] = None,
     plot: Annotated[Path | None, typer.Option(
         "--plot", help="Write a PNG of reference vs predicted mean ± SD over gait cycles (needs matplotlib).")] = None,
+    grf: Annotated[bool, typer.Option("--grf", help="Score a force-refinement checkpoint: GRF MAE and peak vertical GRF error in % BW per stance.")] = False,
+    inpainting_study: Annotated[bool, typer.Option("--inpainting-study", help="With --grf: mask trunk, pelvis, hips, knees, ankles in turn; inpainting vs median filling.")] = False,
+    generative: Annotated[str | None, typer.Option("--generative", help="With --grf: diffusion checkpoint for filling (default: the shipped one).")] = None,
+    ddim_steps: Annotated[int, typer.Option("--ddim-steps", min=1, max=1000, help="DDIM steps for inpainting.")] = 50,
     as_json: JsonOutput = False,
 ) -> None:
-    """RMSE, MAE, MSE, R2, Pearson r, rRMSE and peak error: per channel, subject or condition; waveform figure."""
+    """RMSE, MAE, MSE, R2, Pearson r, rRMSE and peak error: per channel, subject or condition; waveform figure.
+
+    With --grf, a force-refinement checkpoint ('default': the shipped pair) is scored on the
+    trials' measured forces instead: vertical, anterior-posterior and medial-lateral MAE and peak
+    vertical force error in % body weight per stance, averaged per subject, mean ± SD across subjects.
+    """
     from gaitcli.eval.evaluate import evaluate_model
+
+    if grf or inpainting_study:
+        _evaluate_grf(checkpoint, data, split, generative, inpainting_study, ddim_steps, csv, as_json)
+        return
 
     evaluation = run_mapped(lambda: evaluate_model(checkpoint, data, split, by))
     if csv is not None:
@@ -45,6 +58,38 @@ def evaluate(
     if plot is not None:
         written = run_mapped(lambda: evaluation.plot_waveforms(plot))
         console.err().print(f"wrote {written}")
+
+
+def _evaluate_grf(checkpoint, data, split, generative, study, steps, csv, as_json) -> None:
+    from gaitcli.eval.grf import evaluate_grf
+    from gaitcli.io.parquet import atomic_write_bytes
+
+    rows, summary = run_mapped(lambda: evaluate_grf(checkpoint, generative, data, split, study, steps))
+    if csv is not None:
+        csv.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(csv / "grf_stances.csv", rows.to_csv(index=False).encode())
+        atomic_write_bytes(csv / "grf_summary.csv", summary.to_csv(index=False).encode())
+    if as_json:
+        print(json.dumps(summary.to_dict("records"), indent=2))
+        return
+    columns = ["method", "masked", "subjects", "stances"] + [f"{m}_mean" for m in
+                                                            ("vertical_mae", "ap_mae", "ml_mae", "peak_vertical_error")]
+    if not console.stdout_is_terminal():
+        print("\t".join(columns))
+        for row in summary.itertuples(index=False):
+            print("\t".join(str(getattr(row, c)) if not isinstance(getattr(row, c), float) else f"{getattr(row, c):.4g}"
+                            for c in columns))
+        return
+    from rich.table import Table
+
+    table = Table(title="GRF error, % body weight (mean ± SD across subjects)")
+    for c in ("method", "masked", "subjects", "stances", "vertical MAE", "AP MAE", "ML MAE", "peak vertical"):
+        table.add_column(c)
+    for r in summary.to_dict("records"):
+        table.add_row(r["method"], r["masked"], str(r["subjects"]), str(r["stances"]),
+                      *(f"{r[m + '_mean']:.1f} ± {r[m + '_sd']:.1f}"
+                        for m in ("vertical_mae", "ap_mae", "ml_mae", "peak_vertical_error")))
+    console.out().print(table)
 
 
 def _print(evaluation: Evaluation) -> None:

@@ -26,6 +26,7 @@ def finetune(
     freeze_blocks: Annotated[int, typer.Option("--freeze-blocks", min=0, help="Freeze the first K encoder blocks and the embedding (Li 2025: 6 of 8).")] = 0,
     two_step: Annotated[bool, typer.Option("--two-step", help="Tan 2024: train the new head alone first (--head-epochs), then the whole model.")] = False,
     head_epochs: Annotated[int, typer.Option("--head-epochs", min=0, help="Epochs of head-only training with --two-step.")] = 10,
+    grf: Annotated[bool, typer.Option("--grf", help="Train GaitDynamics' force-refinement model (gait-state kinematics -> both feet's GRF and CoP); CHECKPOINT is a diffusion checkpoint whose split and scaling it shares, or 'none'.")] = False,
     from_scratch: Annotated[bool, typer.Option("--from-scratch", help="Same architecture, random initial weights: the papers' baseline.")] = False,
     model: Annotated[str | None, typer.Option("--model", help="Architecture for --from-scratch without a checkpoint.")] = None,
     label_fraction: Annotated[float, typer.Option("--label-fraction", min=0.001, max=1.0, help="Fraction of the training labels used.")] = 1.0,
@@ -55,11 +56,22 @@ def finetune(
     """Fine-tune to joint moments (N·m/kg) or other targets; reports held-out test metrics.
 
     With a pretrained checkpoint its input channels, window and test subjects are reused.
+    With --grf it trains the force-refinement model that `gait predict --grf` uses.
     """
     from gaitcli.errors import UsageError
     from gaitcli.train.loop import TrainConfig
     from gaitcli.train.workflows import DataSpec
     from gaitcli.train.workflows import finetune as run_finetune
+
+    def _refiner(base: Path | None, cfg: TrainConfig):
+        from gaitcli.train.generative import StateSpec, train_refiner
+
+        state_spec = StateSpec(stride=stride, test_fraction=test_fraction, val_fraction=val_fraction, seed=seed,
+                               test_subjects=[s.strip() for s in test_subjects.split(",")] if test_subjects else None)
+        with TrainingProgress(quiet, "finetune") as progress:
+            return train_refiner(data, output, state_spec, cfg, base, model or "grf_refiner", parse_overrides(set_),
+                                 log_csv=Path(log) if log else output.with_suffix(".log.csv"), resume=resume,
+                                 on_progress=progress)
 
     def call():
         if label_sampling not in ("subject", "window"):
@@ -67,7 +79,7 @@ def finetune(
         if schedule not in ("cosine", "constant", "plateau"):
             raise UsageError(f"--schedule must be cosine, constant or plateau, not {schedule!r}")
         base = None if checkpoint.lower() == "none" else Path(checkpoint)
-        if base is None and not (from_scratch and model):
+        if base is None and not (from_scratch and model) and not grf:
             raise UsageError("without a checkpoint, give --from-scratch --model NAME")
         spec = DataSpec(inputs=inputs or "sagittal-angles", targets=targets, stride=stride,
                         unit="cycles" if cycles else "windows",
@@ -80,6 +92,8 @@ def finetune(
                           weight_decay=weight_decay, warmup_steps=warmup, schedule=schedule, grad_clip=clip,
                           patience=patience, freeze_blocks=freeze_blocks, two_step=two_step,
                           head_epochs=head_epochs, device=device, seed=seed, checkpoint_every=checkpoint_every)
+        if grf:
+            return _refiner(base, cfg)
         with TrainingProgress(quiet, "finetune") as progress:
             return run_finetune(base, data, output, spec, cfg, from_scratch=from_scratch, model_name=model,
                                 model_overrides=parse_overrides(set_),

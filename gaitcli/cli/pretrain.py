@@ -49,13 +49,29 @@ def pretrain(
 ) -> None:
     """Pretrain a model on unlabeled joint angles by masked reconstruction (or contrastive learning).
 
+    With --model diffusion (or diffusion_gaitdynamics) it trains GaitDynamics' diffusion model
+    instead: 1.5 s windows of gait state (kinematics and both feet's forces), cosine schedule,
+    EMA weights; --window and --objective do not apply.
+
     Held-out test subjects (--test-fraction or --test-subjects) are left out of pretraining and
     stored in the checkpoint, so fine-tuning tests on subjects neither stage has seen.
     """
     from gaitcli.errors import UsageError
+    from gaitcli.models.registry import is_denoiser
     from gaitcli.train.loop import TrainConfig
     from gaitcli.train.workflows import DataSpec
     from gaitcli.train.workflows import pretrain as run_pretrain
+
+    def _diffusion(cfg: TrainConfig):
+        from gaitcli.train.generative import StateSpec, train_diffusion
+
+        state_spec = StateSpec(stride=stride, test_fraction=test_fraction, val_fraction=val_fraction, seed=seed,
+                               test_subjects=[s.strip() for s in test_subjects.split(",")] if test_subjects else None)
+        cfg.keep_best, cfg.patience = False, 0
+        with TrainingProgress(quiet, "pretrain") as progress:
+            return train_diffusion(data, output, model, state_spec, cfg, parse_overrides(set_),
+                                   log_csv=Path(log) if log else output.with_suffix(".log.csv"), resume=resume,
+                                   on_progress=progress)
 
     def call():
         if objective not in ("masked", "contrastive"):
@@ -67,6 +83,8 @@ def pretrain(
                           batch_size=batch_size, lr=lr, weight_decay=weight_decay, warmup_steps=warmup,
                           grad_clip=clip, patience=patience, mask_ratio=mask_ratio, mask_mode=mask_mode,
                           device=device, seed=seed, checkpoint_every=checkpoint_every)
+        if is_denoiser(model):
+            return _diffusion(cfg)
         with TrainingProgress(quiet, "pretrain") as progress:
             return run_pretrain(data, output, model, spec, cfg, parse_overrides(set_),
                                 log_csv=Path(log) if log else output.with_suffix(".log.csv"), resume=resume,

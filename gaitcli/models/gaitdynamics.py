@@ -37,6 +37,9 @@ class Modification:
     amount: float
 
     def apply(self, values: np.ndarray) -> np.ndarray:
+        """Angles scale about their mean (a larger sway); velocities scale whole (a faster gait)."""
+        if self.op == "*" and self.coordinate.startswith("pelvis_v"):
+            return values * self.amount
         if self.op == "*":
             mean = np.nanmean(values)
             return mean + (values - mean) * self.amount
@@ -315,6 +318,7 @@ class GenerativeResult:
     notes: list[str]
     completed: Path | None = None
     kam: dict[str, float] | None = None  # first-peak knee adduction moment per side, % BW·ht
+    modified: dict[str, tuple[float, float, float]] | None = None  # range: recorded, target, generated
     peak_vgrf: dict[str, float] | None = None  # N/kg
 
 
@@ -334,9 +338,12 @@ def run_generative(model: GaitDynamics, path: Path, target: Path, job: Generativ
     values = state.values
     if method and missing:
         values = model.fill(values, method, job.steps, job.seed)
+    modified: dict[str, tuple[float, float, float]] = {}
     if job.modify:
         changes = [parse_modification(m) for m in job.modify]
-        values = model.modify(gs.StateTrial(**{**state.__dict__, "values": values}), changes, job.steps, job.seed)
+        before = gs.StateTrial(**{**state.__dict__, "values": values})
+        values = model.modify(before, changes, job.steps, job.seed)
+        modified = _ranges(before, values, changes)
     written: list[Path] = []
     stem = target.with_suffix("")
     completed = None
@@ -350,7 +357,7 @@ def run_generative(model: GaitDynamics, path: Path, target: Path, job: Generativ
         write_storage(completed, completed.stem, state.time, coords, comments, in_degrees=True)
         written.append(completed)
     result = GenerativeResult(str(path), written, missing if method else [], method, state.mass_kg, state.height_m,
-                              notes, completed)
+                              notes, completed, modified=modified)
     if not (job.grf or job.modify):
         return result
     values = model.with_forces(values)
@@ -378,6 +385,24 @@ def run_generative(model: GaitDynamics, path: Path, target: Path, job: Generativ
     else:
         notes.append("body mass unknown: GRF written in N/kg only (pass --mass for the OpenSim GRF .mot)")
     return result
+
+
+def _ranges(before: gs.StateTrial, values: np.ndarray, changes: list[Modification]) -> dict:
+    """Peak-to-peak range of each edited coordinate: as recorded, as asked, as generated."""
+    recorded, generated = gs.state_coordinates(before), gs.state_coordinates(before, values)
+    out = {}
+    for change in changes:
+        name = change.coordinate
+        if name.startswith("pelvis_v"):
+            k = gs.STATE_CHANNELS.index(name)
+            scale = before.height_m
+            old, new = before.values[:, k] * scale, values[:, k] * scale
+        else:
+            old, new = recorded[name], generated[name]
+        measure = np.nanmean if name.startswith("pelvis_v") else np.ptp
+        out[f"{name} {'mean' if name.startswith('pelvis_v') else 'range'}"] = (
+            float(measure(old)), float(measure(change.apply(old))), float(measure(new)))
+    return out
 
 
 def _kam(osim: Path, state: gs.StateTrial, values: np.ndarray, newtons: dict) -> dict[str, float]:
