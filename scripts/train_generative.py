@@ -44,8 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--work", type=Path, default=REPO / "build" / "generative")
     parser.add_argument("--diffusion-steps", type=int, default=3000, help="optimiser steps of the diffusion model")
-    parser.add_argument("--refiner-steps", type=int, default=1500, help="optimiser steps of the refinement model")
+    parser.add_argument("--refiner-steps", type=int, default=600, help="optimiser steps of the refinement model")
     parser.add_argument("--refiner-width", type=int, default=64, help="refinement model width (the preset: 128)")
+    parser.add_argument("--refiner-batch", type=int, default=32)
+    parser.add_argument("--reuse-diffusion", action="store_true",
+                        help="keep the diffusion checkpoint already staged in --work (train the refiner only)")
     parser.add_argument("--ddim-steps", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="few steps: checks the pipeline, not for shipping")
@@ -79,10 +82,12 @@ def main(argv: list[str] | None = None) -> int:
         cfg = TrainConfig(task="diffusion", epochs=100000, max_steps=args.diffusion_steps, batch_size=64, lr=1e-3,
                           weight_decay=1e-5, warmup_steps=100, schedule="cosine", patience=0, keep_best=False,
                           seed=args.seed, ema_decay=0.995 if args.diffusion_steps < 5000 else 0.999)
-        meta = train_diffusion([data], staged / diffusion_path.name, "diffusion", spec, cfg,
-                               {"d_model": 64, "n_layers": 2}, log_csv=staged / "diffusion.log.csv")
-        print(f"diffusion: {meta['fit']}", file=sys.stderr)
-        cfg = TrainConfig(task="finetune", epochs=100000, max_steps=args.refiner_steps, batch_size=64, lr=1e-3,
+        if not (args.reuse_diffusion and (staged / diffusion_path.name).exists()):
+            meta = train_diffusion([data], staged / diffusion_path.name, "diffusion", spec, cfg,
+                                   {"d_model": 64, "n_layers": 2}, log_csv=staged / "diffusion.log.csv")
+            print(f"diffusion: {meta['fit']}", file=sys.stderr)
+        cfg = TrainConfig(task="finetune", epochs=100000, max_steps=args.refiner_steps, batch_size=args.refiner_batch,
+                          lr=1e-3,
                           weight_decay=1e-5, warmup_steps=100, schedule="cosine", patience=0, keep_best=False,
                           seed=args.seed)
         meta = train_refiner([data], staged / refiner_path.name, spec, cfg, staged / diffusion_path.name,
