@@ -41,7 +41,7 @@ def predict(
     with an ExternalLoads XML beside it, and a <output>.per_kg.sto table (N/kg). Kinematics the
     file lacks are filled first (inpainting unless --fill-missing median) and listed.
     """
-    from gaitcli.models.inference import Predictor, peak_summary, prediction_csv, write_prediction
+    from gaitcli.models.inference import Predictor, prediction_csv, write_prediction
 
     if grf or modify or fill_missing:
         _generative(files, output, grf, fill_missing, modify, osim, mass, height, generative, grf_model,
@@ -92,24 +92,28 @@ def _generative(files, output, grf, fill_missing, modify, osim, mass, height, ge
     targets = _targets(files, output, suffix)
     job = gd.GenerativeJob(grf=grf, fill=fill_missing, modify=tuple(modify), osim=osim, steps=ddim_steps, seed=seed,
                            mass_kg=mass, height_m=height)
+    predictor = None
+    if not (grf or modify):
+        from gaitcli.models.inference import Predictor
+
+        predictor = run_mapped(lambda: Predictor(moments[0]))
     failures = 0
     for k, (path, target) in enumerate(zip(files, targets), start=1):
         try:
             result = run_mapped(lambda: gd.run_generative(engine, path, target, job))
             if not quiet:
                 _generative_summary(result, k, len(files))
-            if not (grf or modify):
-                _moments_from(result.completed or path, target, mass, moments, quiet, k, len(files))
+            if predictor is not None:
+                _moments_from(predictor, result.completed or path, target, mass, moments, quiet, k, len(files))
         except typer.Exit:
             failures += 1
     raise typer.Exit(EXIT_FAILED if failures else EXIT_OK)
 
 
-def _moments_from(source: Path, target: Path, mass, moments, quiet: bool, k: int, n: int) -> None:
-    from gaitcli.models.inference import Predictor, write_prediction
+def _moments_from(predictor, source: Path, target: Path, mass, moments, quiet: bool, k: int, n: int) -> None:
+    from gaitcli.models.inference import write_prediction
 
-    model, joint, side, stride = moments
-    predictor = run_mapped(lambda: Predictor(model))
+    _, joint, side, stride = moments
     prediction = run_mapped(lambda: predictor.predict(source, joint, side, stride, mass))
     run_mapped(lambda: write_prediction(prediction, target))
     if not quiet:

@@ -237,8 +237,7 @@ def trial_state(trial, height_m: float | None = None, mass_kg: float | None = No
         height = ASSUMED_HEIGHT_M
         notes.append(f"body height unknown: {ASSUMED_HEIGHT_M} m assumed")
     mass = mass_kg or trial.mass_kg
-    names = [n for n in trial.values]
-    time, v = _resampled(trial, names)
+    time, v = _resampled(trial, list(trial.values))
     n = time.size
     missing = np.full(n, np.nan)
     rad = {c: np.radians(v[c]) if c in v else missing for c in COORDINATES}
@@ -364,13 +363,12 @@ class MinMax:
 
     @classmethod
     def fit(cls, channels: list[str], values: np.ndarray) -> "MinMax":
-        flat = values.reshape(-1, len(channels))
-        with np.errstate(all="ignore"):
-            import warnings
+        import warnings
 
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                low, high = np.nanmin(flat, axis=0), np.nanmax(flat, axis=0)
+        flat = values.reshape(-1, len(channels))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN channel
+            low, high = np.nanmin(flat, axis=0), np.nanmax(flat, axis=0)
         low = np.where(np.isfinite(low), low, -1.0)
         high = np.where(np.isfinite(high), high, 1.0)
         flat_range = high - low < 1e-8

@@ -12,8 +12,6 @@ paper averages per study), mean ± SD across subjects.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from gaitcli.data import gaitstate as gs
@@ -23,13 +21,6 @@ PERCENT_BW = 100.0 / gs.GRAVITY
 STANCE_THRESHOLD = 0.10 * gs.GRAVITY  # 10 % BW in N/kg
 STANCE_SECONDS = (0.1, 1.5)
 METRICS = ("vertical_mae", "ap_mae", "ml_mae", "peak_vertical_error")
-
-
-@dataclass
-class Stance:
-    side: str
-    start: int
-    stop: int  # exclusive
 
 
 def stances(fy: np.ndarray, rate: float = gs.RATE_HZ) -> list[tuple[int, int]]:

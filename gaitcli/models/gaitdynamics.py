@@ -133,7 +133,6 @@ class GaitDynamics:
             filled = np.where(known, scaled, self.median)
         else:
             filled = self._inpaint(np.where(known, scaled, np.nan), steps, seed)
-            filled = np.where(known, scaled, filled)
         kin = len(gs.KINEMATIC_CHANNELS)
         out = values.copy()
         out[:, :kin] = np.where(known[:, :kin], values[:, :kin], self.norm.invert(filled)[:, :kin])
@@ -153,7 +152,7 @@ class GaitDynamics:
         generator = torch.Generator().manual_seed(seed)
         out = ddim_sample(self.diffusion, tuple(x.shape), schedule, steps=steps, generator=generator,
                           known=x.to(self.device), known_mask=known.to(self.device),
-                          guidance=guidance(starts) if guidance else None)
+                          guidance=guidance)
         return self._merge(out.float().cpu().numpy(), starts, scaled.shape[0])
 
     def forces(self, values: np.ndarray) -> np.ndarray:
@@ -177,10 +176,9 @@ class GaitDynamics:
         out[:, len(gs.KINEMATIC_CHANNELS):] = self.forces(values)
         return out
 
-    def modify(self, state: gs.StateTrial, changes: list[Modification], steps: int = 50, seed: int = 0,
-               keep: list[str] | None = None) -> np.ndarray:
+    def modify(self, state: gs.StateTrial, changes: list[Modification], steps: int = 50, seed: int = 0) -> np.ndarray:
         """What-if state: the edited coordinates as guidance targets (tolerance 10 % of each
-        channel's range), the channels named in ``keep`` re-imposed as known, the rest generated."""
+        channel's range, as the paper); every channel is generated, none imposed."""
         import torch
 
         from gaitcli.models.diffusion import tolerance_loss
@@ -198,21 +196,15 @@ class GaitDynamics:
                 k = gs.STATE_CHANNELS.index(change.coordinate)
                 target[:, k] = change.apply(state.values[:, k])
         scaled_target = self.norm.apply(target)
-        known = np.zeros_like(scaled_target)
-        keep_idx = [gs.STATE_CHANNELS.index(c) for c in (keep or [])]
-        known[:] = np.nan
-        known[:, keep_idx] = self.norm.apply(state.values)[:, keep_idx]
         weight = np.zeros(len(gs.STATE_CHANNELS), dtype=np.float32)
         for c in gs.VELOCITY + gs.SIX_D + list(gs.HINGES):
             weight[gs.STATE_CHANNELS.index(c)] = 1.0
         tolerance = TOLERANCE * 2.0  # scaled channels span [-1, 1]: 10 % of the range is 0.2
-        windows_target, _ = self._windows(np.where(np.isnan(scaled_target), np.nan, scaled_target))
-
-        def guidance(starts: list[int]):
-            t = torch.as_tensor(windows_target, dtype=torch.float32, device=self.device)
-            return tolerance_loss(t, tolerance, torch.as_tensor(weight, device=self.device))
-
-        return self.norm.invert(self._inpaint(known, steps, seed, guidance=guidance))
+        windows_target, _ = self._windows(scaled_target)  # the same windows _inpaint cuts
+        guidance = tolerance_loss(torch.as_tensor(windows_target, dtype=torch.float32, device=self.device),
+                                  tolerance, torch.as_tensor(weight, device=self.device))
+        unknown = np.full_like(scaled_target, np.nan)
+        return self.norm.invert(self._inpaint(unknown, steps, seed, guidance=guidance))
 
 
 def _state_from_coordinates(state: gs.StateTrial, coords: dict[str, np.ndarray]) -> np.ndarray:
@@ -286,10 +278,7 @@ def completed_coordinates(state: gs.StateTrial, values: np.ndarray, trial) -> di
 def _is_coordinate_like(name: str) -> bool:
     from gaitcli.data.naming import family
 
-    try:
-        return family(name) in ("angle", "translation")
-    except Exception:  # a channel outside the vocabulary
-        return False
+    return family(name) in ("angle", "translation")
 
 
 # -- the predict job ---------------------------------------------------------------------------
@@ -333,7 +322,7 @@ def run_generative(model: GaitDynamics, path: Path, target: Path, job: Generativ
     trial = read_trial(path, job.mass_kg, job.height_m)
     state = gs.trial_state(trial, job.height_m, job.mass_kg)
     notes = list(state.notes)
-    missing = [c for c in missing_coordinates(trial)]
+    missing = missing_coordinates(trial)
     method = job.fill or ("inpaint" if missing and (job.grf or job.modify) else None)
     values = state.values
     if method and missing:

@@ -26,6 +26,7 @@ from gaitcli.data import gaitstate as gs
 from gaitcli.data.windows import Split, split_subjects
 from gaitcli.errors import DataError, UsageError
 from gaitcli.train.loop import FitResult, ProgressCallback, TrainConfig, fit
+from gaitcli.train.workflows import _state_path
 
 STATE_KIND = "gait-state"
 
@@ -184,10 +185,6 @@ def _require(windows: gs.StateWindows, what: str) -> gs.StateWindows:
     if len(windows) == 0:
         raise DataError(f"no {what} windows of {gs.WINDOW} samples")
     return windows
-
-
-def _state_path(out: Path) -> Path:
-    return out.with_name(out.name + ".state.safetensors")
 
 
 def _metadata(model, role: str, cfg: TrainConfig, spec: StateSpec, prepared: StateData, inputs: list[str],
